@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class MrdjConfig(AppConfig):
+    name = "mrdj"
+    verbose_name = "Mister DJ operations"

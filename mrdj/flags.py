@@ -1,0 +1,117 @@
+"""Feature flags: runtime switches stored in managed.env, forced by FLAG_* variables."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mrdj.config import Config, ConfigError, Source, get_config, parse_bool
+
+
+@dataclass(frozen=True)
+class Flag:
+    name: str
+    default: bool
+    description: str
+
+
+FLAGS: dict[str, Flag] = {
+    flag.name: flag
+    for flag in (
+        Flag("FLAG_PERSONALIZATION", False, "Personalization APIs and webhook endpoints."),
+        Flag("FLAG_RENTGUY_INTEGRATION", True, "Queue processing towards the RentGuy CRM."),
+        Flag("FLAG_SEVENSA_INTEGRATION", True, "The Sevensa submit queue and export endpoints."),
+        Flag(
+            "FLAG_TELEMETRY",
+            False,
+            "OpenTelemetry tracing and metrics, once OTEL_ENABLED and the endpoints are set.",
+        ),
+    )
+}
+
+
+class FlagError(ConfigError):
+    """A flag operation that was refused; nothing changed."""
+
+
+@dataclass(frozen=True)
+class FlagState:
+    name: str
+    description: str
+    enabled: bool | None  # None when the stored value is invalid
+    source: Source
+    error: str = ""
+
+    @property
+    def forced(self) -> bool:
+        return self.source is Source.ENVIRONMENT
+
+    @property
+    def changeable(self) -> bool:
+        return not self.forced
+
+
+def _flag(name: str) -> Flag:
+    try:
+        return FLAGS[name]
+    except KeyError:
+        raise FlagError(f"{name!r} is not a feature flag; known flags: {', '.join(FLAGS)}") from None
+
+
+def is_enabled(name: str, config: Config | None = None) -> bool:
+    """Whether a flag is on now. An invalid stored value raises ConfigError naming it."""
+    flag = _flag(name)
+    return (config or get_config()).get_bool(flag.name, flag.default)
+
+
+def describe(name: str, config: Config | None = None) -> FlagState:
+    flag = _flag(name)
+    raw, source = (config or get_config()).lookup(name)
+    if raw is None:
+        return FlagState(flag.name, flag.description, flag.default, source)
+    try:
+        return FlagState(flag.name, flag.description, parse_bool(name, raw), source)
+    except ConfigError as error:
+        return FlagState(flag.name, flag.description, None, source, error=str(error))
+
+
+def describe_flags(config: Config | None = None) -> list[FlagState]:
+    config = config or get_config()
+    return [describe(name, config) for name in FLAGS]
+
+
+def check_flags(config: Config) -> None:
+    """Raise for the first flag whose value is invalid, for start-up."""
+    for state in describe_flags(config):
+        if state.error:
+            raise ConfigError(state.error)
+
+
+def set_flag(name: str, value: str | bool, actor, config: Config | None = None) -> FlagState:
+    """Write a flag to managed.env, audit the change and announce it."""
+    from mrdj import audit, signals
+
+    config = config or get_config()
+    before = describe(name, config)
+    if before.forced:
+        raise FlagError(
+            f"{name} is forced by the environment variable {name}; "
+            f"unset {name} in the service's environment to change it here"
+        )
+    enabled = value if isinstance(value, bool) else parse_bool(name, value)
+    if before.source is Source.MANAGED_ENV and before.enabled == enabled:
+        return before
+    config.store.set(name, "on" if enabled else "off")
+    after = describe(name, config)
+    audit.record(
+        "flag.change",
+        actor=actor,
+        target=name,
+        before={"value": _word(before.enabled), "source": before.source.value},
+        after={"value": _word(after.enabled), "source": after.source.value},
+    )
+    signals.flag_changed.send(sender=Flag, name=name, old=before.enabled, new=after.enabled, actor=actor)
+    return after
+
+
+def _word(enabled: bool | None) -> str:
+    return {True: "on", False: "off", None: "invalid"}[enabled]

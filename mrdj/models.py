@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class AuditEvent(models.Model):
+    """One operator action: who did what to what, with the state before and after."""
+
+    created_at = models.DateTimeField(
+        "when", auto_now_add=True, db_index=True, help_text="When the action was taken."
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name="user",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The logged-in user, when the action came from one.",
+    )
+    actor = models.CharField(
+        "who",
+        max_length=150,
+        help_text="Username, or how a machine acted (cli:<login>, token:ops); kept when the user is deleted.",
+    )
+    action = models.CharField(
+        "what",
+        max_length=64,
+        help_text="Kind of action, such as flag.change, queue.flush, deadletter.replay, alert.ack.",
+    )
+    target = models.CharField(
+        "on", max_length=200, blank=True, help_text="What the action touched: a flag, a queue, an alert."
+    )
+    before = models.JSONField("before", null=True, blank=True, help_text="State before the action.")
+    after = models.JSONField("after", null=True, blank=True, help_text="State after the action.")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["action", "-created_at"], name="audit_action_recent")]
+        verbose_name = "audit event"
+
+    def __str__(self) -> str:
+        return f"{self.actor} {self.action} {self.target}".strip()

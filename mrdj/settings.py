@@ -1,0 +1,165 @@
+"""Django settings for mrdj.
+
+Every value comes from the real environment first, then managed.env (path in
+MANAGED_ENV_PATH, default next to manage.py), then the default written here.
+A value that cannot be used stops start-up with a message naming it.
+"""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlsplit
+
+import environ
+from django.core.management.utils import get_random_secret_key
+
+from mrdj.config import BASE_DIR, Config, ConfigError, managed_env_path
+from mrdj.flags import check_flags
+from mrdj.managed_env import ManagedEnv
+
+MANAGED_ENV_PATH = managed_env_path()
+_config = Config(ManagedEnv(MANAGED_ENV_PATH))
+for _problem in _config.store.snapshot().problems:
+    # The line itself is not logged: it may hold a secret.
+    logging.getLogger("mrdj.config").warning(
+        "%s line %d: %s", MANAGED_ENV_PATH, _problem.line, _problem.reason
+    )
+check_flags(_config)
+
+
+def _without_password(url: str) -> str:
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        return "<unparseable URL>"
+    return url.replace(f":{password}@", ":***@") if password else url
+
+
+def _database(url: str) -> dict:
+    masked = _without_password(url)
+    scheme = url.partition("://")[0]
+    if scheme not in environ.Env.DB_SCHEMES:
+        raise ConfigError(
+            f"DATABASE_URL={masked!r} has an unknown scheme {scheme!r}: use sqlite:/// or postgres://"
+        )
+    try:
+        database = environ.Env.db_url_config(url)
+    except Exception as error:
+        raise ConfigError(f"DATABASE_URL={masked!r} is not a database URL: {error}") from None
+    if database["ENGINE"] == "django.db.backends.sqlite3":
+        # Web threads and the in-process queue write at once: wait for the lock, don't fail.
+        database["OPTIONS"] = {
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    else:
+        database["CONN_MAX_AGE"] = _config.get_int("DATABASE_CONN_MAX_AGE", 60)
+        database["CONN_HEALTH_CHECKS"] = True
+    return database
+
+
+# --- Core
+SECRET_KEY = _config.get_str("SECRET_KEY") or _config.store.setdefault("SECRET_KEY", get_random_secret_key())
+DEBUG = _config.get_bool("DEBUG", False)
+DEPLOYMENT_ENVIRONMENT = _config.get_str("DEPLOYMENT_ENVIRONMENT", "development")
+ALLOWED_HOSTS = _config.get_list("ALLOWED_HOSTS", ("127.0.0.1", "localhost"))
+MRDJ_BASE_URL = _config.get_str("MRDJ_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+if urlsplit(MRDJ_BASE_URL).scheme not in ("http", "https"):
+    raise ConfigError(f"MRDJ_BASE_URL={MRDJ_BASE_URL!r} must start with http:// or https://")
+LOG_LEVEL = _config.get_str("LOG_LEVEL", "INFO").upper()
+if LOG_LEVEL not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+    raise ConfigError(f"LOG_LEVEL={LOG_LEVEL!r} is not one of DEBUG, INFO, WARNING, ERROR")
+
+# --- Database and queue
+DATABASES = {"default": _database(_config.get_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"))}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+REDIS_URL = _config.get_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+if urlsplit(REDIS_URL).scheme not in ("redis", "rediss", "unix"):
+    raise ConfigError("REDIS_URL must start with redis://, rediss:// or unix://")
+QUEUE_REDIS_ENABLED = _config.get_bool("QUEUE_REDIS_ENABLED", False)
+
+# --- Celery: the database holds the truth; the broker only carries work.
+CELERY_BROKER_URL = REDIS_URL
+CELERY_RESULT_BACKEND = "django-db"
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_TIMEZONE = "UTC"
+
+# --- Applications
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_celery_results",
+    "django_celery_beat",
+    "mrdj",
+    "integrations",
+    "alerting",
+    "dashboard",
+]
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+ROOT_URLCONF = "mrdj.urls"
+WSGI_APPLICATION = "mrdj.wsgi.application"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "admin:login"
+
+# --- Time and language
+LANGUAGE_CODE = "en"
+TIME_ZONE = _config.get_str("TIME_ZONE", "Europe/Amsterdam")
+USE_I18N = True
+USE_TZ = True
+
+# --- Static files, served by WhiteNoise from the web process
+STATIC_URL = "/static/"
+STATIC_ROOT = _config.get_str("STATIC_ROOT", str(BASE_DIR / "staticfiles"))
+
+# --- Security: secure cookies whenever the site is served over https
+_https = MRDJ_BASE_URL.startswith("https://")
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = _https
+CSRF_TRUSTED_ORIGINS = [MRDJ_BASE_URL] if _https else []
+if _config.get_bool("TRUST_X_FORWARDED_PROTO", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+X_FRAME_OPTIONS = "DENY"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+}

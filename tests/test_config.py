@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from mrdj.config import Config, ConfigError, Source, parse_bool, parse_int
+from tests.conftest import ROOT, python_env
+
+
+def test_the_environment_wins_over_managed_env_which_wins_over_the_default(managed_env):
+    managed_env.update({"IN_BOTH": "file", "IN_FILE": "file"})
+    config = Config(managed_env, environ={"IN_BOTH": "environment"})
+
+    assert config.lookup("IN_BOTH") == ("environment", Source.ENVIRONMENT)
+    assert config.lookup("IN_FILE") == ("file", Source.MANAGED_ENV)
+    assert config.lookup("NOWHERE") == (None, Source.DEFAULT)
+    assert config.get_str("NOWHERE", "fallback") == "fallback"
+
+
+@pytest.mark.parametrize("word", ["on", "ON", "true", "True", "1", "yes", "YES", " on "])
+def test_parse_bool_accepts_the_words_for_on(word):
+    assert parse_bool("X", word) is True
+
+
+@pytest.mark.parametrize("word", ["off", "Off", "false", "FALSE", "0", "no", "No"])
+def test_parse_bool_accepts_the_words_for_off(word):
+    assert parse_bool("X", word) is False
+
+
+@pytest.mark.parametrize("word", ["maybe", "", "2", "enabled", "y", "nope"])
+def test_parse_bool_names_the_variable_and_value_it_refuses(word):
+    with pytest.raises(ConfigError) as raised:
+        parse_bool("QUEUE_REDIS_ENABLED", word)
+
+    assert str(raised.value).startswith(f"QUEUE_REDIS_ENABLED={word!r} is not an on/off value")
+
+
+def test_parse_int_refuses_text_and_values_below_the_minimum():
+    assert parse_int("ALERT_THROTTLE_MS", "120000") == 120000
+    with pytest.raises(ConfigError, match=r"ALERT_THROTTLE_MS='2m' is not a whole number"):
+        parse_int("ALERT_THROTTLE_MS", "2m")
+    with pytest.raises(ConfigError, match=r"ALERT_THROTTLE_MS='-1' must be at least 0"):
+        parse_int("ALERT_THROTTLE_MS", "-1")
+
+
+def test_get_list_splits_on_commas_and_drops_blanks(managed_env):
+    managed_env.set("ALERT_WEBHOOK_URLS", " http://127.0.0.1:1/a , ,http://127.0.0.1:2/b")
+    config = Config(managed_env, environ={})
+
+    assert config.get_list("ALERT_WEBHOOK_URLS") == ["http://127.0.0.1:1/a", "http://127.0.0.1:2/b"]
+
+
+WATCHER = """
+import sys, time
+import django
+django.setup()
+from mrdj.flags import is_enabled
+print("ready", is_enabled("FLAG_TELEMETRY"), flush=True)
+started = time.monotonic()
+while time.monotonic() - started < 30:
+    if is_enabled("FLAG_TELEMETRY"):
+        print("seen", flush=True)
+        sys.exit(0)
+    time.sleep(0.02)
+sys.exit("never saw the change")
+"""
+
+
+def test_a_change_made_by_one_process_is_seen_by_another_without_restart(managed_env):
+    managed_env.set("FLAG_TELEMETRY", "off")
+    watcher = subprocess.Popen(
+        [sys.executable, "-c", WATCHER],
+        cwd=ROOT,
+        env=python_env(DJANGO_SETTINGS_MODULE="mrdj.settings", MANAGED_ENV_PATH=managed_env.path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert watcher.stdout.readline().strip() == "ready False"
+
+        managed_env.set("FLAG_TELEMETRY", "on")
+
+        out, err = watcher.communicate(timeout=30)
+        assert watcher.returncode == 0, err
+        assert out.strip() == "seen"
+    finally:
+        if watcher.poll() is None:
+            watcher.kill()
+            watcher.wait()
+
+
+def test_reads_are_cached_until_the_file_changes(managed_env):
+    managed_env.set("KEY", "one")
+    first = managed_env.snapshot()
+
+    assert managed_env.snapshot() is first
+    managed_env.set("KEY", "two")
+    assert managed_env.snapshot() is not first
+    assert managed_env.get("KEY") == "two"

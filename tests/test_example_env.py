@@ -1,0 +1,48 @@
+"""managed.env.example documents every variable the playbook names, with valid defaults."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from mrdj.config import Config
+from mrdj.flags import FLAGS, describe_flags
+from mrdj.managed_env import ManagedEnv
+from tests.conftest import ROOT
+
+PLAYBOOK = ROOT.parent / "shared" / "playbook-nl.md"
+
+
+def uncommented_example(tmp_path) -> ManagedEnv:
+    """The example with every '# KEY=value' line switched on."""
+    text = (ROOT / "managed.env.example").read_text()
+    path = tmp_path / "managed.env"
+    path.write_text(re.sub(r"(?m)^# ([A-Z][A-Z0-9_]*=)", r"\1", text))
+    return ManagedEnv(path)
+
+
+def test_every_line_of_the_example_parses(tmp_path):
+    store = uncommented_example(tmp_path)
+
+    assert store.snapshot().problems == ()
+    assert set(FLAGS) <= set(store.values())
+
+
+def test_the_example_shows_each_flag_with_its_real_default(tmp_path):
+    config = Config(uncommented_example(tmp_path), environ={})
+
+    for state in describe_flags(config):
+        assert state.enabled == FLAGS[state.name].default, state.name
+
+
+def test_the_example_documents_every_variable_of_playbook_sections_0_to_6(tmp_path):
+    if not PLAYBOOK.exists():
+        pytest.skip(f"{PLAYBOOK} is not beside this checkout")
+    sections = PLAYBOOK.read_text().split("## 7.")[0]
+    named = set(re.findall(r"`\$?([A-Z][A-Z0-9]*_[A-Z0-9_]+)", sections))
+    assert len(named) >= 15
+
+    documented = set(uncommented_example(tmp_path).values())
+
+    assert named - documented == set()

@@ -1,0 +1,89 @@
+"""Start-up in a fresh process: invalid values stop it, a secret key is generated once."""
+
+from __future__ import annotations
+
+import pytest
+
+from mrdj.managed_env import ManagedEnv
+from tests.conftest import run_python
+
+SETUP = "import django; django.setup(); from django.conf import settings; print(settings.SECRET_KEY)"
+
+
+def start(tmp_path, **env: str):
+    env = {
+        "DJANGO_SETTINGS_MODULE": "mrdj.settings",
+        "MANAGED_ENV_PATH": str(tmp_path / "managed.env"),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        **env,
+    }
+    return run_python(SETUP, **env)
+
+
+def test_a_secret_key_is_generated_into_managed_env_on_first_run_and_kept(tmp_path):
+    first = start(tmp_path)
+    second = start(tmp_path)
+
+    assert first.returncode == 0, first.stderr
+    key = ManagedEnv(tmp_path / "managed.env").get("SECRET_KEY")
+    assert len(key) >= 50
+    assert first.stdout.strip() == second.stdout.strip() == key
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("DEBUG", "maybe", "DEBUG='maybe' is not an on/off value"),
+        ("QUEUE_REDIS_ENABLED", "perhaps", "QUEUE_REDIS_ENABLED='perhaps' is not an on/off value"),
+        ("FLAG_TELEMETRY", "sometimes", "FLAG_TELEMETRY='sometimes' is not an on/off value"),
+        ("DATABASE_URL", "bogus://db/x", "DATABASE_URL='bogus://db/x' has an unknown scheme"),
+        ("LOG_LEVEL", "LOUD", "LOG_LEVEL='LOUD' is not one of"),
+        ("MRDJ_BASE_URL", "ops.example", "MRDJ_BASE_URL='ops.example' must start with http"),
+    ],
+)
+def test_an_invalid_value_in_the_environment_stops_start_up_naming_it(tmp_path, name, value, message):
+    result = start(tmp_path, **{name: value})
+
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+def test_an_invalid_value_in_managed_env_stops_start_up_too(tmp_path):
+    ManagedEnv(tmp_path / "managed.env").set("FLAG_RENTGUY_INTEGRATION", "kinda")
+
+    result = start(tmp_path)
+
+    assert result.returncode != 0
+    assert "FLAG_RENTGUY_INTEGRATION='kinda' is not an on/off value" in result.stderr
+
+
+def test_the_database_password_is_not_echoed_when_the_url_is_refused(tmp_path):
+    result = start(tmp_path, DATABASE_URL="mongodb://ops:hunter2@127.0.0.1/mrdj")
+
+    assert result.returncode != 0
+    assert "unknown scheme 'mongodb'" in result.stderr
+    assert "hunter2" not in result.stderr
+
+
+def test_manage_py_prints_the_reason_without_a_traceback(tmp_path):
+    result = run_python(
+        "import runpy, sys; sys.argv = ['manage.py', 'check']; "
+        "runpy.run_path('manage.py', run_name='__main__')",
+        MANAGED_ENV_PATH=str(tmp_path / "managed.env"),
+        DEBUG="maybe",
+    )
+
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "mrdj cannot start: DEBUG='maybe' is not an on/off value: use on/off, true/false, 1/0 or yes/no"
+    )
+
+
+def test_unparseable_lines_are_reported_by_number_without_their_content(tmp_path):
+    (tmp_path / "managed.env").write_text("SECRET_KEY=abc\nAPI_TOKEN hunter2\n")
+
+    result = start(tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert "line 2: not a KEY=value line" in result.stderr
+    assert "hunter2" not in result.stderr
