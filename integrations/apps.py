@@ -3,3 +3,11 @@ from django.apps import AppConfig
 
 class IntegrationsConfig(AppConfig):
     name = "integrations"
+    verbose_name = "Integration queues"
+
+    def ready(self) -> None:
+        from integrations import fallback, handlers
+        from mrdj.signals import flag_changed, web_process_started
+
+        web_process_started.connect(fallback.start_in_web_process, dispatch_uid="integrations-fallback")
+        flag_changed.connect(handlers.resume_queue_on_flag, dispatch_uid="integrations-resume")

@@ -3,14 +3,8 @@ from django.contrib import admin
 from mrdj.models import AuditEvent
 
 
-@admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
-    """Read only: the audit trail is written by the actions themselves."""
-
-    list_display = ("created_at", "actor", "action", "target", "before", "after")
-    list_filter = ("action",)
-    search_fields = ("actor", "target")
-    date_hierarchy = "created_at"
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """For records that only the system writes: shown, never added, edited or deleted here."""
 
     def has_add_permission(self, request):
         return False
@@ -20,3 +14,13 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyAdmin):
+    """The audit trail is written by the actions themselves."""
+
+    list_display = ("created_at", "actor", "action", "target", "before", "after")
+    list_filter = ("action",)
+    search_fields = ("actor", "target")
+    date_hierarchy = "created_at"

@@ -86,7 +86,26 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    # Past this, Redis hands an unacknowledged task to another worker; the job's own
+    # claim lease (QUEUE_LEASE_MS) recovers it long before.
+    "visibility_timeout": 3600,
+    "socket_connect_timeout": 2,
+    "socket_timeout": 5,
+}
+CELERY_TASK_IGNORE_RESULT = True
+# Keep a worker's database connection across tasks (Celery's Django fix-up otherwise
+# reconnects around every task, which costs more than a delivery); CONN_MAX_AGE and
+# the health checks still retire old or broken connections.
+CELERY_DB_REUSE_MAX = 1000
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_BEAT_SCHEDULE = {
+    "integrations-reconcile": {
+        "task": "integrations.reconcile",
+        "schedule": _config.get_int("QUEUE_RECONCILE_INTERVAL_MS", 5000, minimum=500) / 1000,
+    },
+}
 CELERY_TIMEZONE = "UTC"
 
 # --- Applications

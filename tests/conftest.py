@@ -68,3 +68,187 @@ def run_python(code: str, timeout: float = 60, **env: str) -> subprocess.Complet
         timeout=timeout,
         check=False,
     )
+
+
+# --- Queues
+
+
+TOKENS = {
+    "INTEGRATIONS_API_TOKEN": "intake-token-for-tests",
+    "METRICS_API_TOKEN": "metrics-token-for-tests",
+    "OPS_API_TOKEN": "ops-token-for-tests",
+    "RENTGUY_API_TOKEN": "rentguy-upstream-secret",
+    "SEVENSA_API_TOKEN": "sevensa-upstream-secret",
+}
+
+
+@pytest.fixture(autouse=True)
+def _fresh_broker_state():
+    """A broker failure seen by one test must not hold back the next one."""
+    from integrations import dispatch
+
+    dispatch._broker_down_until = 0.0
+    yield
+    dispatch._broker_down_until = 0.0
+
+
+@pytest.fixture
+def upstream(managed_env):
+    """A local receiver standing in for both upstreams, with fast retries configured."""
+    from tests.receivers import Receiver
+
+    with Receiver() as receiver:
+        managed_env.update(
+            {
+                **TOKENS,
+                "RENTGUY_API_URL": receiver.url + "/rentguy/leads",
+                "SEVENSA_SUBMIT_URL": receiver.url + "/sevensa/submit",
+                "QUEUE_RETRY_BASE_MS": "1",
+                "QUEUE_RETRY_MAX_MS": "5",
+                "QUEUE_MAX_ATTEMPTS": "3",
+                "QUEUE_HTTP_READ_TIMEOUT_MS": "2000",
+            }
+        )
+        yield receiver
+
+
+@pytest.fixture
+def inprocess_worker(transactional_db, upstream):
+    from integrations.fallback import InProcessWorker
+
+    worker = InProcessWorker(poll_seconds=0.05, claims_every_seconds=0.2)
+    worker.start()
+    yield worker
+    worker.stop()
+
+
+def wait_until(condition, timeout: float = 30.0, interval: float = 0.02, message: str = ""):
+    """Poll condition until it returns something truthy; fail at the deadline."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(message or f"condition not met within {timeout}s")
+        time.sleep(interval)
+
+
+def database_url() -> str:
+    """The URL of the database the tests use, for worker subprocesses."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{db['NAME']}"
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
+    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+class CeleryWorker:
+    """A real `celery worker` in its own process group, stopped by that group."""
+
+    def __init__(self, env: dict[str, str], log_path: Path, concurrency: int = 2, beat: bool = False):
+        self.env = env
+        self.log_path = log_path
+        self.concurrency = concurrency
+        self.beat = beat
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> CeleryWorker:
+        import uuid
+
+        name = f"test-{uuid.uuid4().hex[:8]}@%h"
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 (closed in stop)
+        offset = self.log_path.stat().st_size
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "mrdj",
+                "worker",
+                "--loglevel",
+                "INFO",
+                "--pool",
+                "prefork",
+            ]
+            + ["--concurrency", str(self.concurrency), "--hostname", name]
+            + ["--without-gossip", "--without-mingle", "--without-heartbeat"]
+            + (["--beat"] if self.beat else []),
+            cwd=ROOT,
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        wait_until(
+            lambda: self._ready(offset), timeout=60, interval=0.1, message=f"worker not ready: {self.tail()}"
+        )
+        return self
+
+    def _ready(self, offset: int) -> bool:
+        if self.process.poll() is not None:
+            raise AssertionError(f"celery worker exited with {self.process.returncode}: {self.tail()}")
+        with open(self.log_path, "rb") as log:
+            log.seek(offset)
+            return b" ready." in log.read()
+
+    def tail(self, size: int = 3000) -> str:
+        return self.log_path.read_bytes()[-size:].decode(errors="replace")
+
+    def kill(self) -> None:
+        """kill -9 the whole group: the main process and its pool children."""
+        import signal
+
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(30)
+
+    def stop(self) -> None:
+        import signal
+
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(20)
+        self._log.close()
+
+
+@pytest.fixture
+def broker(redis_url, settings):
+    """The Redis database the tests use as broker, emptied before and after."""
+    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    client.flushdb()
+    yield client
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture
+def celery_workers(transactional_db, broker, upstream, managed_env, tmp_path, settings):
+    """Start real workers on demand; every one is stopped at teardown."""
+    started: list[CeleryWorker] = []
+    env = python_env(
+        DJANGO_SETTINGS_MODULE="mrdj.settings",
+        MANAGED_ENV_PATH=managed_env.path,
+        DATABASE_URL=database_url(),
+        REDIS_URL=settings.CELERY_BROKER_URL,
+    )
+    env.pop("QUEUE_REDIS_ENABLED", None)
+
+    def start(concurrency: int = 2, beat: bool = False) -> CeleryWorker:
+        """beat runs Celery beat inside the worker, with the reconciler every 0.5 s."""
+        worker_env = {**env, "QUEUE_RECONCILE_INTERVAL_MS": "500"} if beat else env
+        worker = CeleryWorker(worker_env, tmp_path / "worker.log", concurrency, beat)
+        started.append(worker)
+        return worker.start()
+
+    yield start
+    for worker in started:
+        worker.stop()

@@ -1,0 +1,98 @@
+"""Shared set-up of the benchmarks: a PostgreSQL database of their own, Django, Redis."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH_DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/mrdj_bench")
+BENCH_REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+
+
+def setup_django(**managed: str) -> dict[str, str]:
+    """Point this process at the bench database, Redis and a fresh managed.env; migrate."""
+    sys.path.insert(0, str(ROOT))
+    folder = tempfile.mkdtemp(prefix="mrdj-bench-")
+    env = {
+        "DJANGO_SETTINGS_MODULE": "mrdj.settings",
+        "MANAGED_ENV_PATH": os.path.join(folder, "managed.env"),
+        "DATABASE_URL": BENCH_DATABASE_URL,
+        "REDIS_URL": BENCH_REDIS_URL,
+        "LOG_LEVEL": "WARNING",
+    }
+    for name in [n for n in os.environ if n.startswith(("FLAG_", "QUEUE_"))]:
+        del os.environ[name]
+    os.environ.update(env)
+    _create_database()
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    from mrdj.config import get_config
+
+    call_command("migrate", verbosity=0)
+    if managed:
+        get_config().store.update(managed)
+    return {**os.environ}
+
+
+def _create_database() -> None:
+    import psycopg
+
+    base, _, name = BENCH_DATABASE_URL.rpartition("/")
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as connection:
+        exists = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if not exists:
+            connection.execute(f'CREATE DATABASE "{name}"')
+
+
+def empty_queue_tables() -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "TRUNCATE integrations_attempt, integrations_job, integrations_queuecounter RESTART IDENTITY"
+        )
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def gunicorn(env: dict[str, str], workers: int, threads: int) -> Iterator[int]:
+    """Serve mrdj with gunicorn on a free loopback port until the block ends; yields the port."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "mrdj.wsgi", "--bind", f"127.0.0.1:{port}"]
+        + ["--workers", str(workers), "--threads", str(threads), "--log-level", "warning"],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit("gunicorn did not start") from None
+                time.sleep(0.05)
+        yield port
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(30)

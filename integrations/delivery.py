@@ -1,0 +1,111 @@
+"""One try of a job: POST it upstream and classify the answer."""
+
+from __future__ import annotations
+
+import email.utils
+import random
+import time
+from dataclasses import dataclass
+from datetime import UTC
+
+from integrations.queues import Queue
+from mrdj import http
+from mrdj.config import Config
+
+# Answers worth trying again; any other 4xx will not change by retrying.
+RETRYABLE_STATUS = {408, 429}
+RETRY_AFTER_CAP_SECONDS = 3600
+
+
+@dataclass(frozen=True)
+class Outcome:
+    delivered: bool
+    retryable: bool
+    status_code: int | None
+    error: str
+    duration_ms: int
+    retry_after_ms: int | None = None
+
+
+@dataclass(frozen=True)
+class QueueSettings:
+    """The queue tuning, read once per try from the live configuration."""
+
+    retry_base_ms: int
+    retry_max_ms: int
+    max_attempts: int
+    connect_timeout_ms: int
+    read_timeout_ms: int
+
+    @classmethod
+    def read(cls, config: Config) -> QueueSettings:
+        return cls(
+            retry_base_ms=config.get_int("QUEUE_RETRY_BASE_MS", 2000, minimum=1),
+            retry_max_ms=config.get_int("QUEUE_RETRY_MAX_MS", 300_000, minimum=1),
+            max_attempts=config.get_int("QUEUE_MAX_ATTEMPTS", 10, minimum=1),
+            connect_timeout_ms=config.get_int("QUEUE_HTTP_CONNECT_TIMEOUT_MS", 3000, minimum=1),
+            read_timeout_ms=config.get_int("QUEUE_HTTP_READ_TIMEOUT_MS", 10_000, minimum=1),
+        )
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> int | None:
+    """Retry-After in ms, from delay-seconds or an HTTP date (RFC 9110 10.2.3)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        seconds = float(value)
+    else:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    return int(min(max(seconds, 0), RETRY_AFTER_CAP_SECONDS) * 1000)
+
+
+def retry_delay_ms(attempt: int, settings: QueueSettings, retry_after_ms: int | None = None) -> int:
+    """Exponential backoff with jitter (half fixed, half random), never before Retry-After."""
+    ceiling = min(settings.retry_max_ms, settings.retry_base_ms * 2 ** max(attempt - 1, 0))
+    delay = ceiling // 2 + random.randint(0, ceiling - ceiling // 2)  # noqa: S311 (jitter)
+    return max(delay, retry_after_ms or 0)
+
+
+def deliver(
+    queue: Queue, payload: dict, idempotency_key: str, config: Config, settings: QueueSettings
+) -> Outcome:
+    url = queue.upstream_url(config)
+    if not url:
+        return Outcome(False, True, None, f"{queue.url_variable} is not set", 0)
+    headers = {"Idempotency-Key": idempotency_key}
+    token = queue.upstream_token(config)
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    started = time.monotonic()
+    try:
+        response = http.post_json(
+            url,
+            payload,
+            headers=headers,
+            connect_timeout=settings.connect_timeout_ms / 1000,
+            read_timeout=settings.read_timeout_ms / 1000,
+        )
+    except http.HttpTimeout:
+        return Outcome(False, True, None, "timed out", _since(started))
+    except http.HttpError as error:
+        return Outcome(False, True, None, f"network error ({error})", _since(started))
+    duration = _since(started)
+    code = response.status
+    if 200 <= code < 300:
+        return Outcome(True, False, code, "", duration)
+    retryable = code in RETRYABLE_STATUS or code >= 500
+    retry_after = parse_retry_after(response.headers.get("Retry-After")) if code in (429, 503) else None
+    return Outcome(
+        False, retryable, code, f"HTTP {code} {response.reason or ''}".strip(), duration, retry_after
+    )
+
+
+def _since(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)

@@ -1,0 +1,122 @@
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import F
+
+from integrations.queues import QUEUE_CHOICES
+
+
+class Status(models.TextChoices):
+    PENDING = "pending", "pending"  # waiting for its first try (or replayed)
+    RETRY = "retry", "waiting to retry"  # failed, waits until next_attempt_at
+    ACTIVE = "active", "in flight"  # claimed by a worker
+    DONE = "done", "delivered"
+    DEAD = "dead", "dead-letter"  # waits for an operator's replay
+
+
+WAITING = (Status.PENDING, Status.RETRY)
+
+
+class Job(models.Model):
+    """One payload to deliver upstream. The database row is the truth; the broker only carries work."""
+
+    queue = models.CharField("queue", max_length=32, choices=QUEUE_CHOICES)
+    status = models.CharField("status", max_length=16, choices=Status.choices, default=Status.PENDING)
+    payload = models.JSONField("payload", help_text="The JSON object POSTed to the upstream.")
+    idempotency_key = models.CharField(
+        "idempotency key",
+        max_length=200,
+        help_text="Sent upstream as Idempotency-Key; the client's, or generated at intake.",
+    )
+    attempts = models.PositiveIntegerField("attempts", default=0, help_text="Tries started so far.")
+    created_at = models.DateTimeField("accepted at", help_text="When intake accepted the job.")
+    next_attempt_at = models.DateTimeField("next try at", help_text="Not tried before this time.")
+    dispatched_at = models.DateTimeField(
+        "dispatched at",
+        null=True,
+        blank=True,
+        help_text="When it was last handed to the broker; empty when nothing carries it.",
+    )
+    claimed_at = models.DateTimeField("claimed at", null=True, blank=True)
+    claim_token = models.CharField(
+        "claim",
+        max_length=32,
+        blank=True,
+        help_text="Identifies the try in flight, so a stale worker cannot finish it.",
+    )
+    finished_at = models.DateTimeField("finished at", null=True, blank=True)
+    last_status_code = models.PositiveIntegerField("last HTTP status", null=True, blank=True)
+    last_error = models.CharField("last error", max_length=500, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["queue", "idempotency_key"], name="job_unique_idempotency_key")
+        ]
+        indexes = [
+            # Oldest waiting job per queue and status, for the metrics, without a scan.
+            models.Index(fields=["queue", "status", "created_at"], name="job_queue_status_created"),
+            # Due jobs for the reconciler and the in-process worker; in-flight jobs for the
+            # lease check. Few indexes on purpose: every status change rewrites each of them.
+            models.Index(fields=["status", "next_attempt_at"], name="job_status_due"),
+        ]
+        permissions = [
+            ("flush_job", "Can flush a queue (retry its waiting jobs now)"),
+            ("replay_job", "Can replay dead-letter jobs"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.queue} job {self.pk} ({self.status})"
+
+
+class Attempt(models.Model):
+    """One try of a job: what the upstream answered, or why it could not."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="attempt_set", db_index=False)
+    number = models.PositiveIntegerField("try")
+    started_at = models.DateTimeField("started at")
+    duration_ms = models.PositiveIntegerField("duration (ms)")
+    status_code = models.PositiveIntegerField("HTTP status", null=True, blank=True)
+    error = models.CharField("error", max_length=500, blank=True)
+    outcome = models.CharField("outcome", max_length=16, help_text="done, retry or dead")
+
+    class Meta:
+        ordering = ["job_id", "number"]
+        indexes = [models.Index(fields=["job", "number"], name="attempt_job_number")]  # also serves the FK
+
+    def __str__(self) -> str:
+        return f"try {self.number} of job {self.job_id}: {self.outcome}"
+
+
+class QueueCounterManager(models.Manager):
+    def adjust(self, queue: str, deltas: dict[str, int]) -> None:
+        """Add deltas to the queue's counters, in the caller's transaction, in a fixed order."""
+        for status in sorted(deltas):
+            delta = deltas[status]
+            if not delta:
+                continue
+            updated = self.filter(queue=queue, status=status).update(count=F("count") + delta)
+            if not updated:
+                self.bulk_create([QueueCounter(queue=queue, status=status, count=0)], ignore_conflicts=True)
+                self.filter(queue=queue, status=status).update(count=F("count") + delta)
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        result: dict[str, dict[str, int]] = {}
+        for queue, status, count in self.values_list("queue", "status", "count"):
+            result.setdefault(queue, {})[status] = count
+        return result
+
+
+class QueueCounter(models.Model):
+    """Jobs per queue and status, kept with every transition so metrics never count rows."""
+
+    queue = models.CharField("queue", max_length=32)
+    status = models.CharField("status", max_length=16)
+    count = models.BigIntegerField("jobs", default=0)
+
+    objects = QueueCounterManager()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["queue", "status"], name="queue_counter_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.queue} {self.status}: {self.count}"

@@ -1,0 +1,11 @@
+from django.urls import path
+
+from integrations import views
+
+app_name = "integrations"
+urlpatterns = [
+    path("integrations/<str:queue>/jobs", views.intake, name="intake"),
+    path("integrations/<str:queue>/flush", views.flush, name="flush"),
+    path("integrations/<str:queue>/deadletter/replay", views.replay, name="replay"),
+    path("metrics/queues", views.queue_metrics, name="metrics"),
+]

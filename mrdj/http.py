@@ -1,0 +1,67 @@
+"""The one way mrdj speaks HTTP to other systems: explicit timeouts, pooled connections.
+
+Upstream deliveries, webhook transports and Jira all go through post_json(), so
+timeouts, the User-Agent, redirects and connection reuse are decided in one place.
+It uses urllib3, the engine under requests, directly: on the delivery hot path
+requests' session machinery cost more CPU than the rest of a job's try together.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import urllib3
+
+USER_AGENT = "mrdj/0.1 (+Mister DJ operations backend)"
+# Thread-safe; keeps connections alive per host. No proxy or credentials from the
+# environment or ~/.netrc: what is sent is exactly what mrdj's configuration says.
+_pool = urllib3.PoolManager(num_pools=32, maxsize=8, retries=False)
+
+
+class HttpError(Exception):
+    """The request did not get an answer: connection refused, reset, bad URL..."""
+
+
+class HttpTimeout(HttpError):
+    """No connection or no answer within the timeout."""
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    reason: str
+    headers: Mapping[str, str]  # case-insensitive
+    body: bytes
+
+
+def post_json(
+    url: str,
+    body: Any,
+    *,
+    headers: dict[str, str] | None = None,
+    connect_timeout: float = 3.0,
+    read_timeout: float = 10.0,
+) -> Response:
+    """POST body as JSON and return the answer, whatever its status; raises HttpError."""
+    try:
+        answer = _pool.request(
+            "POST",
+            url,
+            body=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json", "User-Agent": USER_AGENT, **(headers or {})},
+            timeout=urllib3.Timeout(connect=connect_timeout, read=read_timeout),
+            redirect=False,
+        )
+    except urllib3.exceptions.NewConnectionError:  # before TimeoutError: urllib3 derives it from that
+        raise HttpError("could not connect") from None
+    except urllib3.exceptions.TimeoutError:
+        raise HttpTimeout("timed out") from None
+    except urllib3.exceptions.ProtocolError:
+        raise HttpError("connection broken") from None
+    except (urllib3.exceptions.HTTPError, ValueError) as error:
+        # The class name only: messages may repeat the URL, which can carry credentials.
+        raise HttpError(type(error).__name__) from None
+    return Response(answer.status, answer.reason or "", answer.headers, answer.data)

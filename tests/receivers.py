@@ -1,0 +1,116 @@
+"""A real HTTP server on 127.0.0.1 standing in for an upstream API or a webhook."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Received:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int = 200
+    headers: tuple[tuple[str, str], ...] = ()
+    body: bytes = b'{"ok": true}'
+    delay: float = 0.0
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:
+        """A client that went away (a killed worker) is part of the tests, not an error."""
+
+
+class Receiver:
+    """Records every request; answers with the scripted answers in order, then the default."""
+
+    def __init__(self, default: Answer | None = None):
+        self.default = default or Answer()
+        self.received: list[Received] = []
+        self._script: deque[Answer] = deque()
+        self._changed = threading.Condition()
+        self._server = _Server(("127.0.0.1", 0), self._handler_class())
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def script(self, *answers: Answer) -> None:
+        with self._changed:
+            self._script.extend(answers)
+
+    def wait_for(self, count: int, timeout: float = 30.0) -> list[Received]:
+        """Block until at least count requests arrived; fail the test at the deadline."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while len(self.received) < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(
+                        f"expected {count} requests within {timeout}s, got {len(self.received)}"
+                    )
+                self._changed.wait(left)
+            return list(self.received)
+
+    def __enter__(self) -> Receiver:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(5)
+
+    def _next_answer(self) -> Answer:
+        with self._changed:
+            return self._script.popleft() if self._script else self.default
+
+    def _record(self, request: Received) -> None:
+        with self._changed:
+            self.received.append(request)
+            self._changed.notify_all()
+
+    def _handler_class(self):
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body go out in separate writes
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length)
+                answer = receiver._next_answer()
+                receiver._record(Received("POST", self.path, dict(self.headers.items()), body))
+                if answer.delay:
+                    time.sleep(answer.delay)  # a slow upstream, on purpose
+                self.send_response(answer.status)
+                for name, value in answer.headers:
+                    self.send_header(name, value)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer.body)))
+                self.end_headers()
+                self.wfile.write(answer.body)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        return Handler

@@ -1,0 +1,94 @@
+"""The queues on real Celery workers over Redis, including crashes and a Redis that forgets."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from integrations import services
+from integrations.fallback import InProcessWorker
+from integrations.models import Job, Status
+from integrations.queues import QUEUES
+from tests.conftest import wait_until
+from tests.receivers import Answer
+
+pytestmark = pytest.mark.services
+
+
+def delivered_count() -> int:
+    return Job.objects.filter(status=Status.DONE).count()
+
+
+def test_jobs_flow_through_a_celery_worker(celery_workers, managed_env, upstream):
+    managed_env.set("QUEUE_REDIS_ENABLED", "true")
+    upstream.script(Answer(503))
+    celery_workers(beat=True)
+
+    jobs = [services.enqueue(QUEUES[name], {"n": n})[0] for n in range(5) for name in QUEUES]
+    # The retry waits in the database; beat's reconciler hands it on when due.
+    wait_until(lambda: delivered_count() == len(jobs), timeout=60)
+
+    assert len(upstream.received) == 11
+    assert {r.path for r in upstream.received} == {"/rentguy/leads", "/sevensa/submit"}
+
+
+def test_switching_queue_redis_enabled_mid_run_loses_nothing(celery_workers, managed_env, upstream):
+    managed_env.set("QUEUE_REDIS_ENABLED", "true")
+    upstream.default = Answer(200, delay=0.02)
+    worker = celery_workers()
+    first = [services.enqueue(QUEUES["rentguy"], {"n": n})[0] for n in range(40)]
+    wait_until(lambda: delivered_count() >= 5)
+
+    # Redis incident: the playbook's switch to the in-process fallback, and the workers go away.
+    managed_env.set("QUEUE_REDIS_ENABLED", "false")
+    worker.kill()
+    fallback = InProcessWorker(poll_seconds=0.05, claims_every_seconds=0.2)
+    fallback.start()
+    try:
+        second = [services.enqueue(QUEUES["rentguy"], {"n": 100 + n})[0] for n in range(20)]
+        managed_env.set("QUEUE_LEASE_MS", "1000")  # what the dead worker held comes back quickly
+        wait_until(lambda: delivered_count() == 60, timeout=60, message="not all delivered on the fallback")
+        # ...and back to Redis: new jobs run on a new worker again.
+        managed_env.set("QUEUE_REDIS_ENABLED", "true")
+    finally:
+        fallback.stop()
+    celery_workers()
+    third = [services.enqueue(QUEUES["rentguy"], {"n": 200 + n})[0] for n in range(10)]
+    wait_until(lambda: delivered_count() == 70, timeout=60)
+
+    assert Job.objects.count() == len(first) + len(second) + len(third)
+    delivered = Counter(r.json()["n"] for r in upstream.received)
+    assert set(delivered) == {job.payload["n"] for job in first + second + third}
+
+
+def test_chaos_500_jobs_survive_a_killed_worker_and_an_emptied_redis(
+    celery_workers, managed_env, upstream, broker
+):
+    managed_env.update(
+        {"QUEUE_REDIS_ENABLED": "true", "QUEUE_LEASE_MS": "2000", "QUEUE_REDISPATCH_AFTER_MS": "1000"}
+    )
+    upstream.default = Answer(200, delay=0.005)
+    worker = celery_workers(concurrency=4)
+    for n in range(500):
+        services.enqueue(QUEUES["rentguy" if n % 2 else "sevensa"], {"n": n})
+
+    wait_until(lambda: delivered_count() >= 250, timeout=120)
+    worker.kill()  # kill -9, pool children included
+    broker.flushdb()  # Redis comes back empty: every queued task is gone
+    # No operator action: beat's reconciler releases dead claims and re-sends what Redis forgot.
+    celery_workers(concurrency=4, beat=True)
+    wait_until(lambda: delivered_count() == 500, timeout=180, interval=0.2)
+
+    delivered = Counter(r.json()["n"] for r in upstream.received)
+    assert set(delivered) == set(range(500)), "every job reached the upstream"
+    duplicates = {n: c for n, c in delivered.items() if c > 1}
+    print(f"chaos: 500 jobs, {len(upstream.received)} deliveries, {len(duplicates)} delivered more than once")
+    # A duplicate carries the job's Idempotency-Key both times, so the upstream can drop it.
+    keys = {}
+    for request in upstream.received:
+        keys.setdefault(request.json()["n"], set()).add(request.headers["Idempotency-Key"])
+    assert all(len(k) == 1 for k in keys.values())
+    assert services.recount() == {name: {"pending": 0, "retry": 0, "dead": 0} for name in QUEUES}, (
+        "no job left waiting or dead"
+    )
