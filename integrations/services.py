@@ -59,8 +59,9 @@ def enqueue(queue: Queue, payload: dict, idempotency_key: str | None = None) -> 
         pk = _enqueue_portable(queue.name, payload, key, now, dispatched_at)
     if pk is None:
         return Job.objects.get(queue=queue.name, idempotency_key=key), False
-    dispatch.hand_over([(pk, queue.name)], via_broker)
-    signals.backlog_changed.send(sender=Job, queue=queue.name)
+    # Inside a caller's transaction, a worker could not see the row yet: hand on after commit.
+    transaction.on_commit(lambda: dispatch.hand_over([(pk, queue.name)], via_broker))
+    transaction.on_commit(lambda: signals.backlog_changed.send(sender=Job, queue=queue.name))
     job = Job(
         pk=pk,
         queue=queue.name,

@@ -92,3 +92,37 @@ def test_chaos_500_jobs_survive_a_killed_worker_and_an_emptied_redis(
     assert services.recount() == {name: {"pending": 0, "retry": 0, "dead": 0} for name in QUEUES}, (
         "no job left waiting or dead"
     )
+
+
+ACCEPT_WHILE_REDIS_IS_DOWN = """
+import django
+django.setup()
+from integrations import services
+from integrations.queues import QUEUES
+job, created = services.enqueue(QUEUES["rentguy"], {"lead": "while Redis is down"})
+print(job.pk, created)
+"""
+
+
+def test_intake_while_redis_is_down_stores_the_job_for_the_reconciler(
+    celery_workers, managed_env, upstream, closed_port
+):
+    from tests.conftest import database_url, run_python
+
+    managed_env.set("QUEUE_REDIS_ENABLED", "true")
+    result = run_python(
+        ACCEPT_WHILE_REDIS_IS_DOWN,
+        DJANGO_SETTINGS_MODULE="mrdj.settings",
+        MANAGED_ENV_PATH=managed_env.path,
+        DATABASE_URL=database_url(),
+        REDIS_URL=f"redis://127.0.0.1:{closed_port}/0",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "broker refused job" in result.stderr
+    job = Job.objects.get(pk=int(result.stdout.split()[0]))
+    assert (job.status, job.dispatched_at) == (Status.PENDING, None)  # stored, and known to be uncarried
+
+    # Redis is back: beat's reconciler hands it on and a worker delivers it.
+    celery_workers(beat=True)
+    wait_until(lambda: delivered_count() == 1, timeout=60)
+    assert upstream.received[0].json() == {"lead": "while Redis is down"}
