@@ -7,7 +7,6 @@ same transaction as the queue counters it affects.
 
 from __future__ import annotations
 
-import logging
 import time
 import uuid
 from collections import defaultdict
@@ -26,8 +25,6 @@ from integrations.queues import QUEUES, Queue
 from mrdj import audit
 from mrdj.config import ConfigError, Source, get_config
 from mrdj.flags import describe, is_enabled
-
-log = logging.getLogger(__name__)
 
 
 def lease_ms() -> int:
@@ -220,10 +217,11 @@ def flush(queue: Queue, actor: Any, ids: Iterable[int] | None = None) -> int:
 def replay(queue: Queue, actor: Any, ids: Iterable[int] | None = None) -> int:
     """Return dead-letter jobs (all of the queue, or those of ids) to pending with attempts reset."""
     now = timezone.now()
+    ids = None if ids is None else list(ids)
     with transaction.atomic():
         jobs = Job.objects.filter(queue=queue.name, status=Status.DEAD)
         if ids is not None:
-            jobs = jobs.filter(pk__in=list(ids))
+            jobs = jobs.filter(pk__in=ids)
         moved = jobs.update(
             status=Status.PENDING,
             attempts=0,
