@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -24,10 +25,6 @@ class BadRequest(Exception):
 
 def _error(message: str, status: int) -> JsonResponse:
     return JsonResponse({"error": message}, status=status)
-
-
-def _queue_or_none(name: str) -> Queue | None:
-    return QUEUES.get(name)
 
 
 def _unknown_queue(name: str) -> JsonResponse:
@@ -71,7 +68,7 @@ def _job_request(request: HttpRequest) -> tuple[dict, str | None]:
 def intake(request: HttpRequest, queue: str) -> JsonResponse:
     if not matching_token(request, "INTEGRATIONS_API_TOKEN"):
         return unauthorized()
-    target = _queue_or_none(queue)
+    target = QUEUES.get(queue)
     if target is None:
         return _unknown_queue(queue)
     if not is_enabled(target.flag):
@@ -94,14 +91,22 @@ def queue_metrics(request: HttpRequest) -> JsonResponse:
     return response
 
 
+def _operator_action(queue: str, action: str, run: Callable[[Queue], int]) -> JsonResponse:
+    """Run a bulk action on a known queue and say how many jobs it moved."""
+    target = QUEUES.get(queue)
+    if target is None:
+        return _unknown_queue(queue)
+    try:
+        moved = run(target)
+    except BadRequest as error:
+        return _error(str(error), error.status)
+    return JsonResponse({"queue": queue, "action": action, "moved": moved})
+
+
 @require_POST
 @token_or_staff("OPS_API_TOKEN", permission="integrations.flush_job")
 def flush(request: HttpRequest, queue: str) -> JsonResponse:
-    target = _queue_or_none(queue)
-    if target is None:
-        return _unknown_queue(queue)
-    moved = services.flush(target, request.actor)
-    return JsonResponse({"queue": queue, "action": "flush", "moved": moved})
+    return _operator_action(queue, "flush", lambda target: services.flush(target, request.actor))
 
 
 def _replay_ids(request: HttpRequest) -> list[int] | None:
@@ -130,12 +135,6 @@ def _replay_ids(request: HttpRequest) -> list[int] | None:
 @require_POST
 @token_or_staff("OPS_API_TOKEN", permission="integrations.replay_job")
 def replay(request: HttpRequest, queue: str) -> JsonResponse:
-    target = _queue_or_none(queue)
-    if target is None:
-        return _unknown_queue(queue)
-    try:
-        ids = _replay_ids(request)
-    except BadRequest as error:
-        return _error(str(error), error.status)
-    moved = services.replay(target, request.actor, ids)
-    return JsonResponse({"queue": queue, "action": "replay", "moved": moved})
+    return _operator_action(
+        queue, "replay", lambda target: services.replay(target, request.actor, _replay_ids(request))
+    )
