@@ -79,11 +79,12 @@ class InProcessWorker:
         jobs = services.due_jobs(services.enabled_queues(), threads * 4)
         if not jobs:
             return False, next_claim_check
-        wait([pool.submit(_process, pk, queue) for pk, queue in jobs])
-        return True, next_claim_check
+        done, _ = wait([pool.submit(_process, pk, queue) for pk, queue in jobs])
+        # A round in which every job failed waits for the next poll instead of spinning on them.
+        return any(future.result() for future in done), next_claim_check
 
 
-def _process(job_id: int, queue: str) -> None:
+def _process(job_id: int, queue: str) -> bool:
     from integrations import services
 
     try:
@@ -92,8 +93,10 @@ def _process(job_id: int, queue: str) -> None:
         log.exception(
             "in-process delivery of job %s failed; it stays claimed until its lease runs out", job_id
         )
+        return False
     finally:
-        connections.close_all()
+        close_old_connections()  # keeps the thread's connection within CONN_MAX_AGE
+    return True
 
 
 worker = InProcessWorker()
