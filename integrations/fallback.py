@@ -7,6 +7,7 @@ for due jobs itself, so it needs neither the broker nor beat.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -65,6 +66,7 @@ class InProcessWorker:
                 if not worked:
                     self._wake.wait(self.poll_seconds)
                     self._wake.clear()
+            _close_pool_connections(pool, threads)
         connections.close_all()
 
     def _round(self, pool: ThreadPoolExecutor, threads: int, next_claim_check: float) -> tuple[bool, float]:
@@ -82,6 +84,21 @@ class InProcessWorker:
         done, _ = wait([pool.submit(_process, pk, queue) for pk, queue in jobs])
         # A round in which every job failed waits for the next poll instead of spinning on them.
         return any(future.result() for future in done), next_claim_check
+
+
+def _close_pool_connections(pool: ThreadPoolExecutor, threads: int) -> None:
+    """Close each pool thread's database connection on shutdown.
+
+    The barrier holds every task until all have started, so each runs on its own thread.
+    """
+    barrier = threading.Barrier(threads)
+
+    def close() -> None:
+        connections.close_all()
+        with contextlib.suppress(threading.BrokenBarrierError):
+            barrier.wait(timeout=5)
+
+    wait([pool.submit(close) for _ in range(threads)])
 
 
 def _process(job_id: int, queue: str) -> bool:
