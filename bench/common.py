@@ -96,3 +96,29 @@ def gunicorn(env: dict[str, str], workers: int, threads: int) -> Iterator[int]:
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(30)
+
+
+@contextlib.contextmanager
+def celery_worker(env: dict[str, str], app: str, concurrency: int, log_path: Path) -> Iterator[None]:
+    """A `celery worker` (prefork, beat embedded, as in production) until the block ends."""
+    with open(log_path, "wb") as log:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", app, "worker", "--loglevel", "INFO"]
+            + ["--pool", "prefork", "--concurrency", str(concurrency)]
+            + ["--without-gossip", "--without-mingle", "--without-heartbeat", "--beat"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while b" ready." not in log_path.read_bytes():
+                if worker.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit(f"worker did not start:\n{log_path.read_text()[-2000:]}")
+                time.sleep(0.01)
+            yield
+        finally:
+            os.killpg(worker.pid, signal.SIGTERM)
+            worker.wait(30)

@@ -13,50 +13,27 @@ the noise of a shared machine over both; the median ratio is the figure. Target 
 from __future__ import annotations
 
 import argparse
-import os
-import signal
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import ROOT, empty_queue_tables, setup_django
+from bench.common import celery_worker, empty_queue_tables, setup_django
 
 
 def drain(env: dict[str, str], concurrency: int, done, total: int) -> float:
     """Start a worker, wait until done() reaches total; seconds from ready to drained."""
     log_path = Path(env["MANAGED_ENV_PATH"]).with_name("worker.log")
-    with open(log_path, "wb") as log:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "bench.worker_app", "worker", "--loglevel", "INFO"]
-            + ["--pool", "prefork", "--concurrency", str(concurrency)]
-            + ["--without-gossip", "--without-mingle", "--without-heartbeat"]
-            + ["--beat"],  # the reconciler, as in production, in both phases
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            deadline = time.monotonic() + 60
-            while b" ready." not in log_path.read_bytes():
-                if worker.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"worker did not start:\n{log_path.read_text()[-2000:]}")
-                time.sleep(0.01)
-            started = time.perf_counter()
-            deadline = time.monotonic() + 600
-            while done() < total:
-                if time.monotonic() > deadline:
-                    raise SystemExit(f"drained only {done()} of {total}")
-                time.sleep(0.1)
-            return time.perf_counter() - started
-        finally:
-            os.killpg(worker.pid, signal.SIGTERM)
-            worker.wait(30)
+    with celery_worker(env, "bench.worker_app", concurrency, log_path):
+        started = time.perf_counter()
+        deadline = time.monotonic() + 600
+        while done() < total:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"drained only {done()} of {total}")
+            time.sleep(0.1)
+        return time.perf_counter() - started
 
 
 def main() -> None:

@@ -46,12 +46,30 @@ def post_json(
     read_timeout: float = 10.0,
 ) -> Response:
     """POST body as JSON and return the answer, whatever its status; raises HttpError."""
+    return request(
+        "POST", url, body, headers=headers, connect_timeout=connect_timeout, read_timeout=read_timeout
+    )
+
+
+def request(
+    method: str,
+    url: str,
+    body: Any = None,
+    *,
+    headers: dict[str, str] | None = None,
+    connect_timeout: float = 3.0,
+    read_timeout: float = 10.0,
+) -> Response:
+    """Send a request (body, when given, as JSON) and return the answer; raises HttpError."""
+    sent_headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+    if body is not None:
+        sent_headers["Content-Type"] = "application/json"
     try:
         answer = _pool.request(
-            "POST",
+            method,
             url,
-            body=json.dumps(body).encode(),
-            headers={"Content-Type": "application/json", "User-Agent": USER_AGENT, **(headers or {})},
+            body=None if body is None else json.dumps(body).encode(),
+            headers={**sent_headers, **(headers or {})},
             timeout=urllib3.Timeout(connect=connect_timeout, read=read_timeout),
             redirect=False,
         )

@@ -105,6 +105,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "integrations.reconcile",
         "schedule": _config.get_int("QUEUE_RECONCILE_INTERVAL_MS", 5000, minimum=500) / 1000,
     },
+    # Deadlines (acknowledge, Jira, DR, resolve) and failed deliveries; queue events evaluate at once.
+    "alerting-tick": {
+        "task": "alerting.tick",
+        "schedule": _config.get_int("ALERT_EVALUATE_INTERVAL_MS", 5000, minimum=100) / 1000,
+    },
 }
 CELERY_TIMEZONE = "UTC"
 

@@ -252,3 +252,28 @@ def celery_workers(transactional_db, broker, upstream, managed_env, tmp_path, se
     yield start
     for worker in started:
         worker.stop()
+
+
+WEBHOOK_SERVICES = ("slack", "discord", "teams", "json")
+
+
+@pytest.fixture
+def webhooks(transactional_db, managed_env):
+    """One local receiver standing in for Slack, Discord, Teams and a generic endpoint, one path
+    each (named with the URL prefixes), with fast delivery retries; senders drained at teardown."""
+    from alerting import sender
+    from tests.receivers import Receiver
+
+    with Receiver() as receiver:
+        managed_env.update(
+            {
+                **TOKENS,
+                "ALERT_WEBHOOK_URLS": ",".join(f"{name}+{receiver.url}/{name}" for name in WEBHOOK_SERVICES),
+                "ALERT_HTTP_READ_TIMEOUT_MS": "2000",
+                "ALERT_DELIVERY_RETRY_BASE_MS": "1",
+                "ALERT_DELIVERY_RETRY_MAX_MS": "5",
+                "MRDJ_BASE_URL": "https://ops.misterdj.example",
+            }
+        )
+        yield receiver
+        sender.shutdown()

@@ -40,8 +40,10 @@ class _Server(ThreadingHTTPServer):
 class Receiver:
     """Records every request; answers with the scripted answers in order, then the default."""
 
-    def __init__(self, default: Answer | None = None):
+    def __init__(self, default: Answer | None = None, respond=None):
+        """respond(request) may return an Answer for a request (a fake Jira routes by path)."""
         self.default = default or Answer()
+        self.respond = respond
         self.received: list[Received] = []
         self._script: deque[Answer] = deque()
         self._changed = threading.Condition()
@@ -79,9 +81,15 @@ class Receiver:
         self._server.server_close()
         self._thread.join(5)
 
-    def _next_answer(self) -> Answer:
+    def _next_answer(self, request: Received) -> Answer:
+        answer = self.respond(request) if self.respond else None
         with self._changed:
-            return self._script.popleft() if self._script else self.default
+            return answer or (self._script.popleft() if self._script else self.default)
+
+    def to(self, path: str) -> list[Received]:
+        """What arrived on path (query string ignored)."""
+        with self._changed:
+            return [r for r in self.received if r.path.split("?")[0] == path]
 
     def _record(self, request: Received) -> None:
         with self._changed:
@@ -98,8 +106,9 @@ class Receiver:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
-                answer = receiver._next_answer()
-                receiver._record(Received("POST", self.path, dict(self.headers.items()), body))
+                request = Received(self.command, self.path, dict(self.headers.items()), body)
+                answer = receiver._next_answer(request)
+                receiver._record(request)
                 if answer.delay:
                     time.sleep(answer.delay)  # a slow upstream, on purpose
                 self.send_response(answer.status)
@@ -109,6 +118,8 @@ class Receiver:
                 self.send_header("Content-Length", str(len(answer.body)))
                 self.end_headers()
                 self.wfile.write(answer.body)
+
+            do_GET = do_POST
 
             def log_message(self, *args) -> None:
                 pass

@@ -1,11 +1,13 @@
-"""Test settings: a private managed.env; no flag or queue mode leaking in from the shell."""
+"""Test settings: a private managed.env; no flag, alert setting or queue mode leaking in from the shell."""
 
 import atexit
 import os
 import shutil
 import tempfile
 
-for _name in [name for name in os.environ if name.startswith("FLAG_") or name == "QUEUE_REDIS_ENABLED"]:
+for _name in [
+    name for name in os.environ if name.startswith(("FLAG_", "ALERT_")) or name == "QUEUE_REDIS_ENABLED"
+]:
     del os.environ[_name]
 _folder = tempfile.mkdtemp(prefix="mrdj-tests-")
 atexit.register(shutil.rmtree, _folder, ignore_errors=True)

@@ -46,3 +46,20 @@ def test_the_example_documents_every_variable_of_playbook_sections_0_to_6(tmp_pa
     documented = set(uncommented_example(tmp_path).values())
 
     assert named - documented == set()
+
+
+def test_the_example_documents_every_alert_variable_the_code_reads(tmp_path):
+    code = "\n".join(path.read_text() for path in (ROOT / "alerting").rglob("*.py"))
+    read = set(re.findall(r'"(ALERT_[A-Z0-9_]+)"', code))
+    assert len(read) >= 30
+
+    assert read - set(uncommented_example(tmp_path).values()) == set()
+
+
+def test_the_example_alert_settings_are_valid(tmp_path, settings):
+    from django.core import checks
+
+    settings.MANAGED_ENV_PATH = str(uncommented_example(tmp_path).path)
+    errors = [e for e in checks.run_checks() if e.id.startswith("alerting.")]
+
+    assert errors == []

@@ -4,9 +4,8 @@ import json
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import Permission, User
+from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
-from django.test import Client
 from django.utils import timezone
 
 from integrations import services
@@ -14,6 +13,7 @@ from integrations.models import Job, Status
 from integrations.queues import QUEUES
 from mrdj.models import AuditEvent
 from tests.conftest import TOKENS
+from tests.support import csrf_client, staff
 
 pytestmark = pytest.mark.django_db
 OPS = {"HTTP_AUTHORIZATION": f"Bearer {TOKENS['OPS_API_TOKEN']}"}
@@ -33,20 +33,6 @@ def jobs(managed_env):
     Job.objects.filter(pk__in=[made[3].pk, made[4].pk, other.pk]).update(status=Status.DEAD, attempts=3)
     services.recount()
     return made
-
-
-def staff(*permissions: str) -> User:
-    user = User.objects.create_user(f"ops-{len(permissions)}-{User.objects.count()}", is_staff=True)
-    for codename in permissions:
-        user.user_permissions.add(Permission.objects.get(codename=codename))
-    return user
-
-
-def csrf_client(user: User) -> tuple[Client, str]:
-    client = Client(enforce_csrf_checks=True)
-    client.force_login(user)
-    client.get("/admin/")  # sets the csrftoken cookie
-    return client, client.cookies["csrftoken"].value
 
 
 def test_flush_with_the_ops_token_makes_waiting_jobs_due_now(client, jobs):

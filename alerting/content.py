@@ -1,0 +1,197 @@
+"""What a notification says, independent of the service that carries it.
+
+Every transport renders the same content dict, so Slack, Teams and a generic
+receiver never disagree about the figures, the runbook step or the link.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+
+from alerting.models import Alert, Kind, Notification
+from alerting.thresholds import Limits
+from mrdj.config import get_config
+
+THRESHOLDS_EXCEEDED = "queue thresholds exceeded"
+DEAD_LETTERED = "Job moved to dead-letter queue"
+DR_RUNBOOK = "docs/disaster_recovery/activation.md"
+
+# The action of the playbook's runbook table (section 6) for each case.
+RUNBOOK = {
+    (Kind.BACKLOG, "warning"): "Runbook 'Backlog Warning': check the upstream API and its secrets, "
+    "then use /dashboard/ -> Queue flushen for the failed jobs.",
+    (Kind.BACKLOG, "critical"): "Runbook 'Backlog Critical': switch QUEUE_REDIS_ENABLED=false "
+    "(python manage.py queues mode in-process) to fall back to the in-process queue, "
+    "check Redis and restart the workers.",
+    Kind.DEAD_LETTER: "Runbook 'Dead-letter Alert': after the fix, replay the jobs with "
+    "POST /integrations/{queue}/deadletter/replay or the dashboard's Replay dead-letter.",
+    Kind.TELEMETRY_SILENT: "Runbook 'OTEL stil': check the network ACLs and OTEL_ENABLED, restart "
+    "the backend and look for 'Telemetry initialized' in its logs.",
+    Kind.BROKER_UNREACHABLE: "Redis is unreachable: check it (redis-cli -u $REDIS_URL ping) and "
+    "switch QUEUE_REDIS_ENABLED=false to keep jobs moving in-process meanwhile.",
+}
+
+
+def human_ms(ms: int) -> str:
+    """4 min 12 s, 2 h 5 min: readable at a glance on a phone."""
+    seconds = int(ms) // 1000
+    if seconds < 60:
+        return f"{seconds} s" if ms >= 1000 or ms == 0 else f"{ms} ms"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds} s" if seconds else f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+
+
+def _limit(value: int, describe=str) -> str:
+    return describe(value) if value else "off"
+
+
+def backlog_text(figures: dict[str, Any], limits: Limits | None) -> str:
+    text = f"{figures.get('backlog', 0)} jobs waiting, {figures.get('active', 0)} in flight"
+    if limits:
+        text += (
+            f" (warning at {_limit(limits.warning_backlog)}, critical at {_limit(limits.critical_backlog)})"
+        )
+    return text
+
+
+def retry_age_text(figures: dict[str, Any], limits: Limits | None) -> str:
+    age = figures.get("retry_age_ms", 0)
+    text = f"oldest retry waiting {human_ms(age)}" if age else "no job waiting to retry"
+    if limits:
+        text += (
+            f" (warning at {_limit(limits.warning_retry_age_ms, human_ms)}, "
+            f"critical at {_limit(limits.critical_retry_age_ms, human_ms)})"
+        )
+    return text
+
+
+def runbook_for(kind: str, severity: str, queue: str) -> str:
+    text = RUNBOOK.get(kind) or RUNBOOK.get((Kind.BACKLOG, severity)) or ""
+    if kind == Kind.RETRY_AGE:
+        text = RUNBOOK[Kind.BACKLOG, severity]
+    return text.replace("{queue}", queue or "<queue>")
+
+
+def dashboard_url() -> str:
+    return get_config().get_str("MRDJ_BASE_URL", settings.MRDJ_BASE_URL).rstrip("/") + "/dashboard/"
+
+
+def _headline(kind: str) -> str:
+    if kind == Kind.DEAD_LETTER:
+        return DEAD_LETTERED
+    if kind in (Kind.BACKLOG, Kind.RETRY_AGE):
+        return THRESHOLDS_EXCEEDED
+    return {
+        Kind.TELEMETRY_SILENT: "telemetry silent: no export within OTEL_SILENCE_ALERT_MS",
+        Kind.BROKER_UNREACHABLE: "queue broker (Redis) unreachable",
+    }.get(kind, kind)
+
+
+def _facts(queue: str, severity: str, figures: dict[str, Any], limits: Limits | None) -> list[list[str]]:
+    return [
+        ["Queue", queue],
+        ["Severity", severity],
+        ["Backlog", backlog_text(figures, limits)],
+        ["Retry age", retry_age_text(figures, limits)],
+        ["Dead-letter", f"{figures.get('dead_letter', 0)} jobs"],
+    ]
+
+
+def for_alert(alert: Alert, event: str, *, new_dead: int = 0, escalation: str = "") -> dict[str, Any]:
+    """The content of a notification about alert; figures and limits come from its payload."""
+    figures = alert.payload.get("figures", {})
+    limits = Limits(**alert.payload["limits"]) if alert.payload.get("limits") else None
+    message = _headline(alert.kind)
+    if alert.kind == Kind.DEAD_LETTER:
+        count = new_dead or figures.get("dead_letter", 0)
+        noun = "job" if count == 1 else "jobs"
+        message = f"{DEAD_LETTERED}: {count} {noun}" + (
+            " since the last alert" if event == Notification.Event.DEAD_LETTER else ""
+        )
+        message += f", {figures.get('dead_letter', 0)} in dead-letter now"
+    if event == Notification.Event.RESOLVED:
+        message = f"resolved: {_headline(alert.kind)}"
+    elif event == Notification.Event.ESCALATED:
+        message = f"escalated to critical: {message}"
+    queue = alert.queue or "all queues"
+    return {
+        "type": "resolved" if event == Notification.Event.RESOLVED else "alert",
+        "event": event,
+        "alert_id": alert.pk,
+        "queue": queue,
+        "kind": alert.kind,
+        "severity": "resolved" if event == Notification.Event.RESOLVED else alert.severity,
+        "title": f"[{alert.severity.upper()}] {queue}: {message}"
+        if event != Notification.Event.RESOLVED
+        else f"[RESOLVED] {queue}: {_headline(alert.kind)}",
+        "message": message,
+        "backlog": backlog_text(figures, limits),
+        "retry_age": retry_age_text(figures, limits),
+        "figures": {key: figures.get(key, 0) for key in ("backlog", "active", "retry_age_ms", "dead_letter")},
+        "dead_letter_new": new_dead,
+        "facts": _facts(queue, alert.severity, figures, limits),
+        "runbook": ""
+        if event == Notification.Event.RESOLVED
+        else runbook_for(alert.kind, alert.severity, alert.queue),
+        "escalation": escalation,
+        "started_at": alert.started_at.isoformat(),
+        "dashboard_url": dashboard_url(),
+    }
+
+
+def for_dr(reason: str, alerts: list[Alert]) -> dict[str, Any]:
+    queues = sorted({alert.queue or "all queues" for alert in alerts}) or ["all queues"]
+    message = f"Activate the DR plan: {reason}"
+    started = min((alert.started_at for alert in alerts), default=None)
+    return {
+        "type": "dr",
+        "event": Notification.Event.DR,
+        "alert_id": None,
+        "queue": ", ".join(queues),
+        "kind": "dr",
+        "severity": "critical",
+        "title": f"[CRITICAL] {message}",
+        "message": message,
+        "backlog": "; ".join(
+            f"{alert.queue or 'all'}: {backlog_text(alert.payload.get('figures', {}), None)}"
+            for alert in alerts
+        )
+        or "no queue figures",
+        "retry_age": "; ".join(
+            f"{alert.queue or 'all'}: {retry_age_text(alert.payload.get('figures', {}), None)}"
+            for alert in alerts
+        )
+        or "no queue figures",
+        "figures": {},
+        "dead_letter_new": 0,
+        "facts": [["Queues", ", ".join(queues)], ["Severity", "critical"], ["Reason", reason]],
+        "runbook": f"Follow the DR runbook {DR_RUNBOOK}: the Incident Commander opens the DR bridge "
+        "in #dr-war-room and sets the update cadence (at least every 15 minutes).",
+        "escalation": get_config().get_str("ALERT_ESCALATION_CRITICAL", "@ic-oncall"),
+        "started_at": started.isoformat() if started else None,
+        "dashboard_url": dashboard_url(),
+    }
+
+
+SMOKE = {"type": "smoke", "message": "alert-test"}
+
+
+def for_smoke() -> dict[str, Any]:
+    return {
+        **SMOKE,
+        "event": Notification.Event.SMOKE,
+        "queue": "-",
+        "severity": "info",
+        "title": "mrdj alert test",
+        "backlog": "-",
+        "retry_age": "-",
+        "facts": [],
+        "runbook": "",
+        "escalation": "",
+        "dashboard_url": dashboard_url(),
+    }

@@ -1,0 +1,81 @@
+"""Figures to conditions: which queue is in trouble, of what kind, how badly.
+
+A source returns a Condition for every (queue, kind) it watches, clear ones
+included (severity None), so the lifecycle knows what has recovered. Other parts
+add sources (telemetry adds its silence detector) by appending to SOURCES.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from alerting.models import ALL_QUEUES, Kind, Severity
+from alerting.thresholds import Limits, limits_by_queue
+from integrations import dispatch, services
+from mrdj.health import check_redis
+
+
+@dataclass(frozen=True)
+class Condition:
+    queue: str
+    kind: str
+    severity: str | None  # None: clear
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+def _level(value: int, warning: int, critical: int) -> str | None:
+    """At or above a limit; a limit of 0 is switched off."""
+    if critical and value >= critical:
+        return Severity.CRITICAL
+    if warning and value >= warning:
+        return Severity.WARNING
+    return None
+
+
+def judge_queue(queue: str, figures: dict[str, Any], limits: Limits) -> list[Condition]:
+    payload = {"figures": figures, "limits": limits.as_dict()}
+    return [
+        Condition(
+            queue,
+            Kind.BACKLOG,
+            _level(figures["backlog"], limits.warning_backlog, limits.critical_backlog),
+            payload,
+        ),
+        Condition(
+            queue,
+            Kind.RETRY_AGE,
+            _level(figures["retry_age_ms"], limits.warning_retry_age_ms, limits.critical_retry_age_ms),
+            payload,
+        ),
+        Condition(
+            queue,
+            Kind.DEAD_LETTER,
+            _level(figures["dead_letter"], limits.dead_letter_warning, 0),
+            payload,
+        ),
+    ]
+
+
+def queue_conditions() -> list[Condition]:
+    """The same figures as /metrics/queues, against each queue's limits."""
+    figures = services.queue_figures()["queues"]
+    limits = limits_by_queue(list(figures))
+    return [condition for queue in figures for condition in judge_queue(queue, figures[queue], limits[queue])]
+
+
+def broker_conditions() -> list[Condition]:
+    """Redis unreachable while the queue runs over it: nothing moves, whatever the figures say."""
+    if not dispatch.uses_broker():
+        return [Condition(ALL_QUEUES, Kind.BROKER_UNREACHABLE, None)]
+    check = check_redis()
+    severity = None if check.ok else Severity.CRITICAL
+    return [Condition(ALL_QUEUES, Kind.BROKER_UNREACHABLE, severity, {"check": check.detail})]
+
+
+SOURCES: list[Callable[[], list[Condition]]] = [queue_conditions, broker_conditions]
+
+
+def current_conditions() -> list[Condition]:
+    return [condition for source in SOURCES for condition in source()]

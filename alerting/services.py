@@ -1,0 +1,401 @@
+"""The life of an alert: firing, escalating, re-sent when nobody acknowledges it, resolved after a
+quiet period; plus the DR trigger, silences, acknowledgements and the smoke test.
+
+Every step that sends something first wins a conditional UPDATE (or a unique
+constraint), so two processes evaluating at the same moment send it once.
+Functions take now, so tests move time instead of waiting for it.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import wait
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from alerting import content, dispatch, evaluation, jira, sender
+from alerting.content import human_ms
+from alerting.evaluation import Condition
+from alerting.models import (
+    ALL_QUEUES,
+    SEVERITY_RANK,
+    Alert,
+    Delivery,
+    DrActivation,
+    Kind,
+    Notification,
+    Severity,
+    Silence,
+    ThrottleMark,
+)
+from mrdj import audit
+from mrdj.config import get_config
+
+Event = Notification.Event
+
+
+@dataclass(frozen=True)
+class Timing:
+    throttle: timedelta
+    resolve_quiet: timedelta
+    ack_warning: timedelta
+    ack_critical: timedelta
+    dr_after: timedelta
+    escalation_warning: str
+    escalation_critical: str
+
+    @classmethod
+    def read(cls) -> Timing:
+        config = get_config()
+
+        def ms(name: str, default: int) -> timedelta:
+            return timedelta(milliseconds=config.get_int(name, default))
+
+        return cls(
+            throttle=ms("ALERT_THROTTLE_MS", 120_000),
+            resolve_quiet=ms("ALERT_RESOLVE_QUIET_MS", 600_000),
+            ack_warning=ms("ALERT_ACK_WARNING_MS", 300_000),
+            ack_critical=ms("ALERT_ACK_CRITICAL_MS", 120_000),
+            dr_after=ms("ALERT_DR_AFTER_MS", 600_000),
+            escalation_warning=config.get_str("ALERT_ESCALATION_WARNING", "#oncall-ops"),
+            escalation_critical=config.get_str("ALERT_ESCALATION_CRITICAL", "@ic-oncall"),
+        )
+
+    def ack_deadline(self, severity: str) -> timedelta:
+        return self.ack_critical if severity == Severity.CRITICAL else self.ack_warning
+
+    def escalation_target(self, severity: str) -> str:
+        return self.escalation_critical if severity == Severity.CRITICAL else self.escalation_warning
+
+
+# --- Evaluation
+
+
+def tick(now: datetime | None = None) -> list[Notification]:
+    """The periodic run: evaluate, and send again what failed or was abandoned."""
+    notifications = evaluate(now)
+    sender.submit(sender.due())
+    return notifications
+
+
+def evaluate(now: datetime | None = None, conditions: list[Condition] | None = None) -> list[Notification]:
+    """Compare every queue with its limits and move each alert along its lifecycle."""
+    now = now or timezone.now()
+    timing = Timing.read()
+    if conditions is None:
+        conditions = evaluation.current_conditions()
+    firing = {(alert.queue, alert.kind): alert for alert in Alert.objects.filter(state=Alert.State.FIRING)}
+    sent: list[Notification] = []
+    for condition in conditions:
+        alert = firing.get((condition.queue, condition.kind))
+        if condition.severity:
+            alert = _still_firing(alert, condition, now) if alert else _open(condition, now)
+            if alert is not None:
+                sent += _announce(alert, condition, now, timing)
+        elif alert is not None:
+            sent += _clear(alert, now, timing)
+    sent += _escalate_unacknowledged(now, timing)
+    sent += _dr_trigger(now, timing)
+    for pk in jira.due(now, jira.JiraSettings.read()):
+        sender.in_background(jira.sync, pk, now)
+    return sent
+
+
+def _open(condition: Condition, now: datetime) -> Alert | None:
+    critical = condition.severity == Severity.CRITICAL
+    try:
+        with transaction.atomic():
+            return Alert.objects.create(
+                queue=condition.queue,
+                kind=condition.kind,
+                severity=condition.severity,
+                started_at=now,
+                critical_since=now if critical else None,
+                payload=condition.payload,
+            )
+    except IntegrityError:  # another evaluator opened it a moment ago
+        return Alert.objects.filter(
+            queue=condition.queue, kind=condition.kind, state=Alert.State.FIRING
+        ).first()
+
+
+def _still_firing(alert: Alert, condition: Condition, now: datetime) -> Alert:
+    critical = condition.severity == Severity.CRITICAL
+    alert.severity, alert.payload, alert.clear_since = condition.severity, condition.payload, None
+    alert.critical_since = (alert.critical_since or now) if critical else None
+    Alert.objects.filter(pk=alert.pk).update(
+        severity=alert.severity,
+        payload=alert.payload,
+        clear_since=None,
+        critical_since=alert.critical_since,
+    )
+    return alert
+
+
+def active_silence(queue: str, now: datetime) -> Silence | None:
+    queues = {ALL_QUEUES, queue}
+    return Silence.objects.filter(queue__in=queues, starts_at__lte=now, ends_at__gt=now).first()
+
+
+def claim_throttle(queue: str, kind: str, severity: str, now: datetime, window: timedelta) -> bool:
+    """True for exactly one caller per window, whatever the number of processes asking."""
+    key = {"queue": queue, "kind": kind, "severity": severity}
+    if ThrottleMark.objects.filter(**key, sent_at__lte=now - window).update(sent_at=now):
+        return True
+    if ThrottleMark.objects.filter(**key).exists():
+        return False
+    try:
+        with transaction.atomic():
+            ThrottleMark.objects.create(**key, sent_at=now)
+    except IntegrityError:
+        return False
+    return True
+
+
+def _mark_throttle(queue: str, kind: str, severity: str, now: datetime) -> None:
+    ThrottleMark.objects.update_or_create(
+        queue=queue, kind=kind, severity=severity, defaults={"sent_at": now}
+    )
+
+
+def _announce(alert: Alert, condition: Condition, now: datetime, timing: Timing) -> list[Notification]:
+    severity = condition.severity
+    silence = active_silence(alert.queue, now)
+    dead = condition.payload.get("figures", {}).get("dead_letter", 0)
+    if SEVERITY_RANK[severity] > SEVERITY_RANK[alert.notified_severity or None]:
+        if silence is not None:
+            return _record_silenced(alert, severity, now, silence)
+        escalation = bool(alert.notified_severity)
+        if escalation:
+            _mark_throttle(alert.queue, alert.kind, severity, now)  # escalations are never throttled
+        elif not claim_throttle(alert.queue, alert.kind, severity, now, timing.throttle):
+            return []  # sent again within the window: the next evaluation after it sends it
+        won = Alert.objects.filter(pk=alert.pk, notified_severity=alert.notified_severity).update(
+            notified_severity=severity, announced_at=now, last_notified_at=now, dead_letter_notified=dead
+        )
+        if not won:
+            return []
+        event = Event.ESCALATED if escalation else Event.FIRING
+        alert.notified_severity, alert.announced_at, alert.last_notified_at = severity, now, now
+        return [_notify(alert, event, content.for_alert(alert, event), now)]
+    if alert.kind == Kind.DEAD_LETTER:
+        return _more_dead_letters(alert, dead, now, timing, silence)
+    return []
+
+
+def _record_silenced(alert: Alert, severity: str, now: datetime, silence: Silence) -> list[Notification]:
+    """Once per severity: the dashboard shows it was held back, without a row per evaluation."""
+    if (
+        not Alert.objects.filter(pk=alert.pk)
+        .exclude(silenced_severity=severity)
+        .update(silenced_severity=severity)
+    ):
+        return []
+    event = Event.ESCALATED if alert.notified_severity else Event.FIRING
+    return [
+        dispatch.notify(
+            alert=alert,
+            event=event,
+            severity=severity,
+            content=content.for_alert(alert, event),
+            now=now,
+            silence=silence,
+        )
+    ]
+
+
+def _more_dead_letters(
+    alert: Alert, dead: int, now: datetime, timing: Timing, silence: Silence | None
+) -> list[Notification]:
+    """Jobs that died since the last notification: one summary per throttle window."""
+    told = alert.dead_letter_notified
+    if dead < told:  # replayed: count new deaths from here
+        Alert.objects.filter(pk=alert.pk, dead_letter_notified=told).update(dead_letter_notified=dead)
+        return []
+    if dead == told or silence is not None:
+        return []
+    if not claim_throttle(alert.queue, alert.kind, alert.notified_severity, now, timing.throttle):
+        return []
+    if not Alert.objects.filter(pk=alert.pk, dead_letter_notified=told).update(
+        dead_letter_notified=dead, last_notified_at=now
+    ):
+        return []
+    alert.dead_letter_notified, alert.last_notified_at = dead, now
+    event = Event.DEAD_LETTER
+    return [_notify(alert, event, content.for_alert(alert, event, new_dead=dead - told), now)]
+
+
+def _notify(alert: Alert, event: str, body: dict[str, Any], now: datetime, **options) -> Notification:
+    severity = Severity.CRITICAL if event == Event.DR else alert.severity
+    return dispatch.notify(alert=alert, event=event, severity=severity, content=body, now=now, **options)
+
+
+def _clear(alert: Alert, now: datetime, timing: Timing) -> list[Notification]:
+    if alert.clear_since is None:
+        Alert.objects.filter(pk=alert.pk).update(clear_since=now)
+        return []
+    if now - alert.clear_since < timing.resolve_quiet:
+        return []
+    if not Alert.objects.filter(pk=alert.pk, state=Alert.State.FIRING).update(
+        state=Alert.State.RESOLVED, resolved_at=now
+    ):
+        return []
+    alert.state, alert.resolved_at = Alert.State.RESOLVED, now
+    if not alert.notified_severity:
+        return []  # nobody was told it started; nobody needs telling it ended
+    silence = active_silence(alert.queue, now)
+    return [_notify(alert, Event.RESOLVED, content.for_alert(alert, Event.RESOLVED), now, silence=silence)]
+
+
+def _escalate_unacknowledged(now: datetime, timing: Timing) -> list[Notification]:
+    """Past the acknowledge deadline of its severity (playbook section 4): send it again, naming
+    the next role. Once per severity, never throttled."""
+    sent = []
+    waiting = Alert.objects.filter(
+        state=Alert.State.FIRING,
+        acknowledged_at__isnull=True,
+        announced_at__isnull=False,
+        clear_since__isnull=True,  # recovering: waiting out its quiet period, not worth a page
+    )
+    for alert in waiting.exclude(notified_severity=""):
+        severity = alert.notified_severity
+        deadline = timing.ack_deadline(severity)
+        if now - alert.announced_at < deadline:
+            continue
+        if SEVERITY_RANK[alert.escalated_severity or None] >= SEVERITY_RANK[severity]:
+            continue
+        if active_silence(alert.queue, now) is not None:
+            continue
+        if not Alert.objects.filter(pk=alert.pk, escalated_severity=alert.escalated_severity).update(
+            escalated_severity=severity
+        ):
+            continue
+        target = timing.escalation_target(severity)
+        waited = human_ms(int(deadline.total_seconds() * 1000))
+        line = f"Not acknowledged within {waited}: escalating to {target}"
+        channels = (target,) if target.startswith("#") else ()
+        body = content.for_alert(alert, Event.UNACKNOWLEDGED, escalation=line)
+        sent.append(_notify(alert, Event.UNACKNOWLEDGED, body, now, extra_channels=channels))
+    return sent
+
+
+# --- DR trigger
+
+
+def dr_reasons(firing: list[Alert], now: datetime, timing: Timing) -> list[str]:
+    """Playbook 5.3: a critical alert lasting over ALERT_DR_AFTER_MS, several queues failing
+    at once, or telemetry blind while something is wrong."""
+    reasons = []
+    critical = [alert for alert in firing if alert.severity == Severity.CRITICAL and alert.critical_since]
+    lasting = [alert for alert in critical if now - alert.critical_since >= timing.dr_after]
+    if lasting:
+        names = ", ".join(sorted({alert.queue or "all queues" for alert in lasting}))
+        reasons.append(
+            f"critical alert on {names} for over {human_ms(int(timing.dr_after.total_seconds() * 1000))}"
+        )
+    failing = sorted({alert.queue for alert in critical if alert.queue})
+    if len(failing) >= 2:
+        reasons.append(f"queues {' and '.join(failing)} critical at the same time")
+    silent = any(alert.kind == Kind.TELEMETRY_SILENT for alert in firing)
+    if silent and any(alert.kind != Kind.TELEMETRY_SILENT for alert in firing):
+        reasons.append("telemetry silent while an alert fires: root-cause analysis is blind")
+    return reasons
+
+
+def _dr_trigger(now: datetime, timing: Timing) -> list[Notification]:
+    """Once per incident: the activation stays open until every alert has resolved."""
+    firing = list(Alert.objects.filter(state=Alert.State.FIRING))
+    if not firing:
+        DrActivation.objects.filter(open=True).update(open=None, ended_at=now)
+        return []
+    if DrActivation.objects.filter(open=True).exists():
+        return []
+    reasons = dr_reasons(firing, now, timing)
+    if not reasons:
+        return []
+    reason = "; ".join(reasons)
+    try:
+        with transaction.atomic():
+            activation = DrActivation.objects.create(reason=reason[:300], triggered_at=now)
+            activation.alerts.set(firing)
+    except IntegrityError:
+        return []  # another evaluator triggered it
+    silence = active_silence(ALL_QUEUES, now)
+    body = content.for_dr(reason, firing)
+    return [
+        dispatch.notify(
+            alert=None, event=Event.DR, severity=Severity.CRITICAL, content=body, now=now, silence=silence
+        )
+    ]
+
+
+# --- Operator actions
+
+
+def acknowledge(alert: Alert, actor: Any, now: datetime | None = None) -> bool:
+    """Record the first responder; False when someone acknowledged it before."""
+    now = now or timezone.now()
+    fields = audit.actor_fields(actor)
+    won = Alert.objects.filter(pk=alert.pk, acknowledged_at__isnull=True).update(
+        acknowledged_at=now, acknowledged_by=fields["user"], acknowledged_by_name=fields["actor"]
+    )
+    alert.refresh_from_db()
+    if won:
+        audit.record(
+            "alert.ack",
+            actor=actor,
+            target=f"alert {alert.pk}: {alert.queue or 'all'} {alert.kind}",
+            after={"severity": alert.severity, "state": alert.state, "jira": alert.jira_key},
+        )
+    return bool(won)
+
+
+def create_silence(
+    queue: str, ends_at: datetime, reason: str, actor: Any, now: datetime | None = None
+) -> Silence:
+    """Raises ValidationError naming the field when the silence makes no sense."""
+    now = now or timezone.now()
+    silence = Silence(queue=queue, reason=reason.strip(), starts_at=now, ends_at=ends_at)
+    silence.created_by = audit.actor_fields(actor)["actor"]
+    silence.full_clean()
+    silence.save()
+    audit.record(
+        "alert.silence",
+        actor=actor,
+        target=queue or "all queues",
+        after={"until": ends_at.isoformat(), "reason": silence.reason},
+    )
+    return silence
+
+
+def expire_silence(silence: Silence, actor: Any, now: datetime | None = None) -> bool:
+    now = now or timezone.now()
+    before = silence.ends_at
+    if not Silence.objects.filter(pk=silence.pk, ends_at__gt=now).update(ends_at=now):
+        return False
+    silence.ends_at = now
+    audit.record(
+        "alert.silence.expire",
+        actor=actor,
+        target=silence.queue or "all queues",
+        before={"until": before.isoformat()},
+        after={"until": now.isoformat()},
+    )
+    return True
+
+
+def send_test_alert(actor: Any) -> list[Delivery]:
+    """The playbook's smoke test, to every ALERT_WEBHOOK_URLS target; waits for the answers."""
+    now = timezone.now()
+    notification = dispatch.notify(
+        alert=None, event=Event.SMOKE, severity="", content=content.for_smoke(), now=now, send=False
+    )
+    deliveries = list(notification.deliveries.all())
+    wait(sender.submit(delivery.pk for delivery in deliveries))
+    # A smoke test reports now; it is not sent again later.
+    notification.deliveries.filter(status=Delivery.Status.RETRY).update(status=Delivery.Status.FAILED)
+    audit.record("alert.test", actor=actor, target="ALERT_WEBHOOK_URLS", after={"targets": len(deliveries)})
+    return list(notification.deliveries.order_by("pk"))

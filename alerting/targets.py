@@ -1,0 +1,124 @@
+"""Where notifications go: ALERT_WEBHOOK_URLS and ALERT_SEVERITY_ROUTE, parsed and checked.
+
+Webhook URLs carry their secret in the path, so a target is shown and stored by
+its service and host only, and found again by the fingerprint of its URL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from alerting.models import Severity
+from mrdj.config import ConfigError, get_config
+
+SERVICES = ("slack", "discord", "teams", "json")
+DEFAULT_CHANNEL = "#alerts-queues"
+
+
+@dataclass(frozen=True)
+class Target:
+    service: str
+    url: str
+
+    @property
+    def fingerprint(self) -> str:
+        return hashlib.sha256(self.url.encode()).hexdigest()
+
+    @property
+    def label(self) -> str:
+        """slack hooks.slack.com #1a2b3c: enough to tell targets apart, nothing to abuse."""
+        return f"{self.service} {urlsplit(self.url).hostname} #{self.fingerprint[:6]}"
+
+
+@dataclass(frozen=True)
+class Route:
+    severity: str
+    channel: str = ""
+    target: Target | None = None
+
+
+def detect_service(url: str) -> str:
+    """The service a webhook URL belongs to; generic JSON when it is none of the known ones."""
+    parts = urlsplit(url)
+    host, path = (parts.hostname or "").lower(), parts.path
+    if host in ("hooks.slack.com", "hooks.slack-gov.com"):
+        return "slack"
+    discord = ("discord.com", "discordapp.com", "ptb.discord.com", "canary.discord.com")
+    if host in discord and path.startswith("/api/webhooks/"):
+        return "discord"
+    # Teams: Workflows / Power Automate, and the legacy Office 365 connectors.
+    if host.endswith((".logic.azure.com", ".api.powerplatform.com", ".webhook.office.com")):
+        return "teams"
+    if host in ("outlook.office.com", "outlook.office365.com") and path.startswith("/webhook"):
+        return "teams"
+    return "json"
+
+
+def parse_target(raw: str, where: str) -> Target:
+    """slack+https://... names the service; a plain URL is recognised. where names the entry."""
+    service, plus, rest = raw.partition("+")
+    if plus and service.lower() in SERVICES and "://" in rest:
+        service, url = service.lower(), rest
+    else:
+        service, url = "", raw
+    scheme = urlsplit(url).scheme.lower()
+    if scheme not in ("http", "https") or not urlsplit(url).hostname:
+        # Never echo the value: it is a webhook URL and may carry a secret.
+        raise ConfigError(f"{where} is not an http(s) URL (optionally prefixed with {'+, '.join(SERVICES)}+)")
+    return Target(service or detect_service(url), url)
+
+
+def webhook_targets() -> list[Target]:
+    entries = get_config().get_list("ALERT_WEBHOOK_URLS")
+    return [parse_target(raw, f"ALERT_WEBHOOK_URLS entry {n}") for n, raw in enumerate(entries, 1)]
+
+
+def severity_routes() -> list[Route]:
+    routes = []
+    for n, entry in enumerate(get_config().get_list("ALERT_SEVERITY_ROUTE"), 1):
+        where = f"ALERT_SEVERITY_ROUTE entry {n}"
+        severity, _, target = (part.strip() for part in entry.partition(":"))
+        if severity.lower() not in Severity.values:
+            raise ConfigError(f"{where} must start with warning: or critical:, not {severity[:20]!r}")
+        if target.startswith("#"):
+            routes.append(Route(severity.lower(), channel=target))
+        elif target:
+            routes.append(Route(severity.lower(), target=parse_target(target, where)))
+        else:
+            raise ConfigError(f"{where} names no target: give a #channel or a webhook URL")
+    return routes
+
+
+def default_channel() -> str:
+    return get_config().get_str("ALERT_DEFAULT_CHANNEL", DEFAULT_CHANNEL)
+
+
+def plan(severity: str, extra_channels: tuple[str, ...] = ()) -> list[tuple[Target, str]]:
+    """(target, Slack channel) pairs for one notification: every webhook, plus the routes of its severity.
+
+    A channel only means something to Slack webhooks, so a channel route adds a copy to
+    each Slack target with that channel; a URL route adds that webhook.
+    """
+    webhooks = webhook_targets()
+    slack = [target for target in webhooks if target.service == "slack"]
+    pairs = [(target, default_channel() if target.service == "slack" else "") for target in webhooks]
+    channels = [route.channel for route in severity_routes() if route.severity == severity and route.channel]
+    for channel in [*channels, *extra_channels]:
+        pairs += [(target, channel) for target in slack]
+    pairs += [
+        (route.target, "")
+        for route in severity_routes()
+        if route.severity == severity and route.target is not None
+    ]
+    unique: dict[tuple[str, str], tuple[Target, str]] = {}
+    for target, channel in pairs:
+        unique.setdefault((target.fingerprint, channel), (target, channel))
+    return list(unique.values())
+
+
+def find(fingerprint: str) -> Target | None:
+    """The configured target with this fingerprint, if it is still configured."""
+    routed = [route.target for route in severity_routes() if route.target is not None]
+    return next((t for t in [*webhook_targets(), *routed] if t.fingerprint == fingerprint), None)

@@ -1,0 +1,64 @@
+"""The limits each queue is held to: its admin row, else the default row, else the variables."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from alerting.models import ALL_QUEUES, THRESHOLD_PAIRS, THRESHOLD_VARIABLES, Threshold
+from mrdj.config import ConfigError, get_config
+
+# Defaults of the ALERT_QUEUE_* variables (documented in managed.env.example).
+BUILT_IN = {
+    "warning_backlog": 100,
+    "critical_backlog": 500,
+    "warning_retry_age_ms": 300_000,
+    "critical_retry_age_ms": 900_000,
+    "dead_letter_warning": 1,
+}
+
+
+@dataclass(frozen=True)
+class Limits:
+    warning_backlog: int
+    critical_backlog: int
+    warning_retry_age_ms: int
+    critical_retry_age_ms: int
+    dead_letter_warning: int
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+def from_variables() -> dict[str, int]:
+    """The ALERT_QUEUE_* variables; refuses a warning above its critical, naming both."""
+    config = get_config()
+    values = {field: config.get_int(name, BUILT_IN[field]) for field, name in THRESHOLD_VARIABLES.items()}
+    for warning, critical in THRESHOLD_PAIRS:
+        if values[warning] > values[critical]:
+            raise ConfigError(
+                f"{THRESHOLD_VARIABLES[warning]}={values[warning]} is above "
+                f"{THRESHOLD_VARIABLES[critical]}={values[critical]}: warning must not exceed critical"
+            )
+    return values
+
+
+def _overlay(base: dict[str, int], row: Threshold | None) -> dict[str, int]:
+    if row is None:
+        return dict(base)
+    return {field: base[field] if getattr(row, field) is None else getattr(row, field) for field in base}
+
+
+def inherited(queue: str, rows: dict[str, Threshold] | None = None) -> dict[str, int]:
+    """What a row for queue falls back to where it leaves a field empty."""
+    variables = from_variables()
+    if queue == ALL_QUEUES:
+        return variables
+    if rows is None:
+        rows = {row.queue: row for row in Threshold.objects.filter(queue=ALL_QUEUES)}
+    return _overlay(variables, rows.get(ALL_QUEUES))
+
+
+def limits_by_queue(queues: list[str]) -> dict[str, Limits]:
+    """Every queue's effective limits, in one query."""
+    rows = {row.queue: row for row in Threshold.objects.all()}
+    return {queue: Limits(**_overlay(inherited(queue, rows), rows.get(queue))) for queue in queues}

@@ -1,0 +1,60 @@
+"""Slack incoming webhooks: Block Kit blocks with a plain text fallback.
+
+https://api.slack.com/messaging/webhooks; limits from https://api.slack.com/reference/block-kit/blocks
+(header 150 characters, section text 3000, each field 2000, at most 10 fields).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from alerting.transports.base import Transport, clip
+
+
+def escape(text: str) -> str:
+    """mrkdwn treats &, < and > as markup: https://api.slack.com/reference/surfaces/formatting#escaping"""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": clip(escape(text), 3000)}}
+
+
+class Slack(Transport):
+    service = "slack"
+
+    def body(self, content: dict[str, Any], channel: str) -> dict[str, Any]:
+        blocks: list[dict[str, Any]] = [
+            {"type": "header", "text": {"type": "plain_text", "text": clip(content["title"], 150)}},
+            _section(content["message"]),
+        ]
+        if content.get("facts"):
+            fields = [
+                {"type": "mrkdwn", "text": clip(f"*{name}*\n{escape(value)}", 2000)}
+                for name, value in content["facts"][:10]
+            ]
+            blocks.append({"type": "section", "fields": fields})
+        for label in ("runbook", "escalation"):
+            if content.get(label):
+                blocks.append(_section(f"{label.capitalize()}: {content[label]}"))
+        blocks.append(
+            {
+                "type": "actions",
+                "elements": [
+                    {
+                        "type": "button",
+                        "text": {"type": "plain_text", "text": "Open dashboard"},
+                        "url": content["dashboard_url"],
+                    }
+                ],
+            }
+        )
+        # The text is the notification and screen-reader fallback when blocks are present.
+        body: dict[str, Any] = {"text": clip(content["title"], 3000), "blocks": blocks}
+        if channel:
+            body["channel"] = channel
+        return body
+
+    def accepted(self, response) -> bool:
+        # Slack answers 200 "ok"; failures come as 400/403/404/410 with a reason word.
+        return response.status == 200

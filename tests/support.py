@@ -1,0 +1,40 @@
+"""Helpers shared by test modules: staff users, CSRF-enforcing clients, jobs in a given state."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.contrib.auth.models import Permission, User
+from django.test import Client
+from django.utils import timezone
+
+from integrations import services
+from integrations.models import Job, Status
+from integrations.queues import QUEUES
+
+
+def staff(*permissions: str) -> User:
+    user = User.objects.create_user(f"ops-{len(permissions)}-{User.objects.count()}", is_staff=True)
+    for codename in permissions:
+        user.user_permissions.add(Permission.objects.get(codename=codename))
+    return user
+
+
+def csrf_client(user: User) -> tuple[Client, str]:
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(user)
+    client.get("/admin/")  # sets the csrftoken cookie
+    return client, client.cookies["csrftoken"].value
+
+
+def put_jobs(queue: str, status: str, count: int, age: timedelta = timedelta(0)) -> list[int]:
+    """count jobs accepted age ago, moved to status, with the counters rebuilt: real rows,
+    the same figures /metrics/queues shows."""
+    ids = [services.enqueue(QUEUES[queue], {"n": n})[0].pk for n in range(count)]
+    later = timezone.now() + timedelta(hours=1)
+    fields = {"status": status, "created_at": timezone.now() - age}
+    if status == Status.RETRY:
+        fields["next_attempt_at"] = later
+    Job.objects.filter(pk__in=ids).update(**fields)
+    services.recount()
+    return ids
