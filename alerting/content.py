@@ -51,7 +51,8 @@ def _limit(value: int, describe=str) -> str:
 
 
 def backlog_text(figures: dict[str, Any], limits: Limits | None) -> str:
-    text = f"{figures.get('backlog', 0)} jobs waiting, {figures.get('active', 0)} in flight"
+    waiting = figures.get("backlog", 0)
+    text = f"{waiting} job{'' if waiting == 1 else 's'} waiting, {figures.get('active', 0)} in flight"
     if limits:
         text += (
             f" (warning at {_limit(limits.warning_backlog)}, critical at {_limit(limits.critical_backlog)})"
@@ -71,9 +72,11 @@ def retry_age_text(figures: dict[str, Any], limits: Limits | None) -> str:
 
 
 def runbook_for(kind: str, severity: str, queue: str) -> str:
-    text = RUNBOOK.get(kind) or RUNBOOK.get((Kind.BACKLOG, severity)) or ""
-    if kind == Kind.RETRY_AGE:
-        text = RUNBOOK[Kind.BACKLOG, severity]
+    """The playbook sends retry-age alerts of any severity to the 'Backlog Critical' action."""
+    if kind in (Kind.BACKLOG, Kind.RETRY_AGE):
+        text = RUNBOOK[Kind.BACKLOG, "critical" if kind == Kind.RETRY_AGE else severity]
+    else:
+        text = RUNBOOK.get(kind, "")
     return text.replace("{queue}", queue or "<queue>")
 
 

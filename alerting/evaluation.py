@@ -58,24 +58,36 @@ def judge_queue(queue: str, figures: dict[str, Any], limits: Limits) -> list[Con
     ]
 
 
-def queue_conditions() -> list[Condition]:
-    """The same figures as /metrics/queues, against each queue's limits."""
-    figures = services.queue_figures()["queues"]
+def queue_conditions(figures: dict[str, dict[str, Any]]) -> list[Condition]:
+    """Each queue's figures against its limits."""
     limits = limits_by_queue(list(figures))
     return [condition for queue in figures for condition in judge_queue(queue, figures[queue], limits[queue])]
 
 
-def broker_conditions() -> list[Condition]:
+def totals(figures: dict[str, dict[str, Any]]) -> dict[str, int]:
+    """All queues together, for the figures of an alert that concerns them all."""
+    return {
+        "backlog": sum(queue["backlog"] for queue in figures.values()),
+        "active": sum(queue["active"] for queue in figures.values()),
+        "retry_age_ms": max((queue["retry_age_ms"] for queue in figures.values()), default=0),
+        "dead_letter": sum(queue["dead_letter"] for queue in figures.values()),
+    }
+
+
+def broker_conditions(figures: dict[str, dict[str, Any]]) -> list[Condition]:
     """Redis unreachable while the queue runs over it: nothing moves, whatever the figures say."""
     if not dispatch.uses_broker():
         return [Condition(ALL_QUEUES, Kind.BROKER_UNREACHABLE, None)]
     check = check_redis()
     severity = None if check.ok else Severity.CRITICAL
-    return [Condition(ALL_QUEUES, Kind.BROKER_UNREACHABLE, severity, {"check": check.detail})]
+    payload = {"figures": totals(figures), "check": check.detail}
+    return [Condition(ALL_QUEUES, Kind.BROKER_UNREACHABLE, severity, payload)]
 
 
-SOURCES: list[Callable[[], list[Condition]]] = [queue_conditions, broker_conditions]
+# Each takes the figures of every queue (those of /metrics/queues, read once per evaluation).
+SOURCES: list[Callable[[dict[str, dict[str, Any]]], list[Condition]]] = [queue_conditions, broker_conditions]
 
 
 def current_conditions() -> list[Condition]:
-    return [condition for source in SOURCES for condition in source()]
+    figures = services.queue_figures()["queues"]
+    return [condition for source in SOURCES for condition in source(figures)]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 
 from django.db import close_old_connections, connections
 
@@ -57,20 +58,25 @@ class Evaluator:
         from alerting import services
         from integrations import dispatch
 
+        next_tick = 0.0
         while not self._stop.is_set():
             config = get_config()
-            tick_seconds = config.get_int("ALERT_EVALUATE_INTERVAL_MS", 5000, minimum=100) / 1000
-            requested = self._wake.wait(tick_seconds)
+            requested = self._wake.wait(max(next_tick - time.monotonic(), 0))
             self._wake.clear()
             if self._stop.is_set():
                 break
+            ticking = time.monotonic() >= next_tick
+            if ticking:
+                interval = config.get_int("ALERT_EVALUATE_INTERVAL_MS", 5000, minimum=100) / 1000
+                next_tick = time.monotonic() + interval
+                ticking = not dispatch.uses_broker()  # over Redis, beat ticks
+            if not (requested or ticking):
+                continue
             try:
-                if requested:
-                    services.evaluate()
-                elif not dispatch.uses_broker():
+                if ticking:
                     services.tick()
                 else:
-                    continue  # beat ticks while the queue runs over Redis
+                    services.evaluate()
             except Exception:
                 log.exception("alert evaluation failed; trying again at the next event or tick")
             finally:

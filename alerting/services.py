@@ -16,7 +16,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from alerting import content, dispatch, evaluation, jira, sender
+from alerting import content, dispatch, evaluation, jira, sender, targets
 from alerting.content import human_ms
 from alerting.evaluation import Condition
 from alerting.models import (
@@ -229,8 +229,9 @@ def _more_dead_letters(
 
 
 def _notify(alert: Alert, event: str, body: dict[str, Any], now: datetime, **options) -> Notification:
-    severity = Severity.CRITICAL if event == Event.DR else alert.severity
-    return dispatch.notify(alert=alert, event=event, severity=severity, content=body, now=now, **options)
+    return dispatch.notify(
+        alert=alert, event=event, severity=alert.severity, content=body, now=now, **options
+    )
 
 
 def _clear(alert: Alert, now: datetime, timing: Timing) -> list[Notification]:
@@ -390,6 +391,7 @@ def expire_silence(silence: Silence, actor: Any, now: datetime | None = None) ->
 def send_test_alert(actor: Any) -> list[Delivery]:
     """The playbook's smoke test, to every ALERT_WEBHOOK_URLS target; waits for the answers."""
     now = timezone.now()
+    targets.webhook_targets()  # a broken ALERT_WEBHOOK_URLS is reported, not taken for an empty one
     notification = dispatch.notify(
         alert=None, event=Event.SMOKE, severity="", content=content.for_smoke(), now=now, send=False
     )

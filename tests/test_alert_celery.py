@@ -48,3 +48,16 @@ def test_the_evaluator_thread_alerts_on_queue_events(webhooks, managed_env):
     finally:
         evaluator.stop()
     assert Alert.objects.get().payload["figures"]["backlog"] == 3
+
+
+def test_with_the_queue_in_process_the_evaluator_ticks_by_itself(webhooks, managed_env):
+    managed_env.update({"ALERT_QUEUE_WARNING_BACKLOG": "2", "ALERT_EVALUATE_INTERVAL_MS": "200"})
+    for n in range(2):  # before the evaluator runs: no event reaches it, only its tick can
+        services.enqueue(QUEUES["rentguy"], {"n": n})
+    webhooks.script(Answer(500))  # the first delivery to fail is retried by a later tick
+    evaluator.start()
+    try:
+        wait_until(lambda: Delivery.objects.filter(status=Delivery.Status.SENT).count() == 4, timeout=30)
+    finally:
+        evaluator.stop()
+    assert len(webhooks.received) == 5

@@ -286,8 +286,9 @@ def test_two_queues_critical_at_once_trigger_the_dr_plan(hooks):
 
 
 def test_telemetry_silent_while_an_alert_fires_triggers_the_dr_plan(hooks, monkeypatch):
-    def telemetry() -> list[Condition]:
-        return [Condition("", Kind.TELEMETRY_SILENT, Severity.WARNING, {"silent_for_ms": 400_000})]
+    def telemetry(figures) -> list[Condition]:
+        payload = {"figures": evaluation.totals(figures), "silent_for_ms": 400_000}
+        return [Condition("", Kind.TELEMETRY_SILENT, Severity.WARNING, payload)]
 
     monkeypatch.setattr(evaluation, "SOURCES", [*evaluation.SOURCES, telemetry])
     assert [n.event for n in services.evaluate()] == ["firing"]  # telemetry alone: no DR
@@ -356,3 +357,23 @@ def test_a_silence_that_makes_no_sense_is_refused_on_its_field(hooks, ends_in, r
         services.create_silence("rentguy", timezone.now() + ends_in, reason, "cli:ops")
     assert field in refused.value.message_dict
     assert not AuditEvent.objects.filter(action="alert.silence").exists()
+
+
+def test_redis_unreachable_while_the_queue_runs_over_it_is_critical_for_all_queues(
+    hooks, managed_env, closed_port, monkeypatch
+):
+    put_jobs("rentguy", Status.PENDING, 1)
+    put_jobs("sevensa", Status.DEAD, 2)
+    monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{closed_port}/0")  # the environment wins
+    managed_env.set("QUEUE_REDIS_ENABLED", "true")
+    services.evaluate()
+    broker = Alert.objects.get(kind=Kind.BROKER_UNREACHABLE)
+    assert (broker.queue, broker.severity) == ("", Severity.CRITICAL)
+    generic = next(b for b in arrived(hooks, "/json", 2) if b["kind"] == "broker_unreachable")
+    assert generic["queue"] == "all queues"
+    assert generic["message"] == "queue broker (Redis) unreachable"
+    assert generic["backlog_description"] == "1 job waiting, 0 in flight"
+    assert "redis-cli" in generic["runbook"]
+    managed_env.set("QUEUE_REDIS_ENABLED", "false")  # the runbook's switch: the condition clears
+    services.evaluate()
+    assert Alert.objects.get(kind=Kind.BROKER_UNREACHABLE).clear_since is not None
