@@ -106,6 +106,8 @@ class Receiver:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
+                if len(body) < length:
+                    return  # the client died mid-request (a killed worker): nothing arrived
                 request = Received(self.command, self.path, dict(self.headers.items()), body)
                 answer = receiver._next_answer(request)
                 receiver._record(request)
