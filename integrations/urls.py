@@ -4,6 +4,7 @@ from integrations import views
 
 app_name = "integrations"
 urlpatterns = [
+    path("integrations/sevensa/export", views.sevensa_export, name="sevensa-export"),
     path("integrations/<str:queue>/jobs", views.intake, name="intake"),
     path("integrations/<str:queue>/flush", views.flush, name="flush"),
     path("integrations/<str:queue>/deadletter/replay", views.replay, name="replay"),

@@ -1,49 +1,30 @@
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
+from datetime import datetime
 
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from integrations import services
+from integrations import export, services
 from integrations.queues import QUEUES, Queue
+from mrdj.api import BadRequest, json_error, read_json
 from mrdj.auth import matching_token, token_or_staff, unauthorized
-from mrdj.flags import is_enabled
+from mrdj.flags import flag_required, is_enabled
 
 MAX_BODY_BYTES = 256 * 1024
 MAX_KEY_LENGTH = 200
 MAX_REPLAY_IDS = 10_000
 
 
-class BadRequest(Exception):
-    def __init__(self, message: str, status: int = 400):
-        super().__init__(message)
-        self.status = status
-
-
-def _error(message: str, status: int) -> JsonResponse:
-    return JsonResponse({"error": message}, status=status)
-
-
 def _unknown_queue(name: str) -> JsonResponse:
-    return _error(f"unknown queue {name!r}; the queues are {', '.join(QUEUES)}", 404)
+    return json_error(f"unknown queue {name!r}; the queues are {', '.join(QUEUES)}", 404)
 
 
 def _read_json(request: HttpRequest, allow_empty: bool = False):
-    declared = request.META.get("CONTENT_LENGTH") or "0"
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise BadRequest(f"body is larger than {MAX_BODY_BYTES} bytes", 413)
-    body = request.body
-    if len(body) > MAX_BODY_BYTES:
-        raise BadRequest(f"body is larger than {MAX_BODY_BYTES} bytes", 413)
-    if allow_empty and not body.strip():
-        return {}
-    try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise BadRequest(f"body is not valid JSON: {error}") from None
+    return read_json(request, MAX_BODY_BYTES, allow_empty)
 
 
 def _job_request(request: HttpRequest) -> tuple[dict, str | None]:
@@ -72,11 +53,11 @@ def intake(request: HttpRequest, queue: str) -> JsonResponse:
     if target is None:
         return _unknown_queue(queue)
     if not is_enabled(target.flag):
-        return _error(f"queue {queue} is switched off ({target.flag} is off); no job was accepted", 503)
+        return json_error(f"queue {queue} is switched off ({target.flag} is off); no job was accepted", 503)
     try:
         payload, key = _job_request(request)
     except BadRequest as error:
-        return _error(str(error), error.status)
+        return json_error(str(error), error.status)
     job, created = services.enqueue(target, payload, key)
     return JsonResponse(
         {"id": job.pk, "queue": job.queue, "status": job.status}, status=202 if created else 200
@@ -99,7 +80,7 @@ def _operator_action(queue: str, action: str, run: Callable[[Queue], int]) -> Js
     try:
         moved = run(target)
     except BadRequest as error:
-        return _error(str(error), error.status)
+        return json_error(str(error), error.status)
     return JsonResponse({"queue": queue, "action": action, "moved": moved})
 
 
@@ -138,3 +119,49 @@ def replay(request: HttpRequest, queue: str) -> JsonResponse:
     return _operator_action(
         queue, "replay", lambda target: services.replay(target, request.actor, _replay_ids(request))
     )
+
+
+def _moment(request: HttpRequest, name: str) -> datetime | None:
+    raw = request.GET.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        raise BadRequest(
+            f"'{name}' is not an ISO 8601 date or date and time, such as 2026-11-01T00:00:00Z"
+        ) from None
+    return timezone.make_aware(moment) if timezone.is_naive(moment) else moment
+
+
+def _export_request(request: HttpRequest) -> tuple[str, export.Filters]:
+    form = request.GET.get("format", "json")
+    if form not in export.WRITERS:
+        raise BadRequest(f"'format' must be one of {', '.join(export.WRITERS)}, not {form[:20]!r}")
+    statuses = tuple(s.strip() for s in request.GET.get("status", "").split(",") if s.strip())
+    unknown = [s for s in statuses if s not in export.STATUSES]
+    if unknown:
+        raise BadRequest(f"'status' {unknown[0][:20]!r} is not one of {', '.join(export.STATUSES)}")
+    filters = export.Filters(_moment(request, "since"), _moment(request, "until"), statuses)
+    if filters.since and filters.until and filters.since >= filters.until:
+        raise BadRequest("'since' must be before 'until'")
+    return form, filters
+
+
+@require_GET
+@flag_required("FLAG_SEVENSA_INTEGRATION")
+@token_or_staff("OPS_API_TOKEN", permission="integrations.view_job")
+def sevensa_export(request: HttpRequest) -> HttpResponse:
+    """The Sevensa jobs, filtered by since/until (acceptance time) and status, streamed."""
+    try:
+        form, filters = _export_request(request)
+    except BadRequest as problem:
+        return json_error(str(problem), problem.status)
+    queue = QUEUES["sevensa"].name
+    response = StreamingHttpResponse(
+        export.WRITERS[form](export.rows(queue, filters)), content_type=export.FORMATS[form]
+    )
+    stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
+    response["Content-Disposition"] = f'attachment; filename="{queue}-jobs-{stamp}.{form}"'
+    response["Cache-Control"] = "no-store"
+    return response

@@ -115,3 +115,33 @@ def set_flag(name: str, value: str | bool, actor, config: Config | None = None) 
 
 def _word(enabled: bool | None) -> str:
     return {True: "on", False: "off", None: "invalid"}[enabled]
+
+
+def flag_required(name: str):
+    """A view behind a flag: 404 with a JSON error naming the flag while it is off.
+
+    Read on every request, so switching the flag on in the dashboard opens the endpoint
+    at once, in every process, without a restart.
+    """
+    from functools import wraps
+
+    from django.http import JsonResponse
+
+    _flag(name)
+
+    def decorator(view):
+        @wraps(view)
+        def wrapper(request, *args, **kwargs):
+            try:
+                enabled = is_enabled(name)
+            except ConfigError as error:
+                return JsonResponse({"error": str(error)}, status=503)
+            if not enabled:
+                return JsonResponse(
+                    {"error": f"this endpoint is switched off ({name} is off)", "flag": name}, status=404
+                )
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorator

@@ -106,6 +106,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": _config.get_int("QUEUE_RECONCILE_INTERVAL_MS", 5000, minimum=500) / 1000,
     },
     # Deadlines (acknowledge, Jira, DR, resolve) and failed deliveries; queue events evaluate at once.
+    "personalization-retention": {
+        "task": "personalization.purge_expired",
+        "schedule": 3600,  # hourly: events past PERSONALIZATION_RETENTION_DAYS go within the hour
+    },
     "alerting-tick": {
         "task": "alerting.tick",
         "schedule": _config.get_int("ALERT_EVALUATE_INTERVAL_MS", 5000, minimum=100) / 1000,
@@ -126,6 +130,7 @@ INSTALLED_APPS = [
     "mrdj",
     "integrations",
     "alerting",
+    "personalization",
     "dashboard",
 ]
 MIDDLEWARE = [

@@ -8,4 +8,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("integrations.urls")),
     path("", include("alerting.urls")),
+    path("", include("personalization.urls")),
 ]

@@ -48,10 +48,11 @@ def test_the_example_documents_every_variable_of_playbook_sections_0_to_6(tmp_pa
     assert named - documented == set()
 
 
-def test_the_example_documents_every_alert_variable_the_code_reads(tmp_path):
-    code = "\n".join(path.read_text() for path in (ROOT / "alerting").rglob("*.py"))
-    read = set(re.findall(r'"(ALERT_[A-Z0-9_]+)"', code))
-    assert len(read) >= 30
+def test_the_example_documents_every_alert_and_personalization_variable_the_code_reads(tmp_path):
+    apps = ("alerting", "personalization")
+    code = "\n".join(path.read_text() for app in apps for path in (ROOT / app).rglob("*.py"))
+    read = set(re.findall(r'"((?:ALERT|PERSONALIZATION)_[A-Z0-9_]+)"', code))
+    assert len(read) >= 33
 
     assert read - set(uncommented_example(tmp_path).values()) == set()
 
