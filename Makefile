@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PIP := $(BIN)/pip install --quiet --disable-pip-version-check
 
-.PHONY: run test lint format
+.PHONY: run test lint format chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,8 +28,16 @@ run: $(VENV)/.installed-run
 	$(BIN)/gunicorn mrdj.wsgi --bind $(HOST):$(PORT) --workers 1 --threads 8 --access-logfile -
 
 ## test: the whole test suite (set DATABASE_URL for PostgreSQL, as CI does)
-test: $(VENV)/.installed-dev
+test: $(VENV)/.installed-dev chromium
 	$(BIN)/pytest $(ARGS)
+
+# The dashboard's browser tests drive Debian's Chromium; installed here when missing and
+# this runs as root (elsewhere those tests say what to install and are skipped).
+chromium:
+	@test -x /usr/bin/chromium || [ "$$(id -u)" != 0 ] || \
+		(echo "Installing Chromium for the browser tests" && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null || \
+		(apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null))
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

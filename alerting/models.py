@@ -208,6 +208,7 @@ class Notification(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        permissions = [("send_test_alert", "Can send a test alert to every webhook")]
 
     def __str__(self) -> str:
         return self.message

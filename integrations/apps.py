@@ -6,8 +6,11 @@ class IntegrationsConfig(AppConfig):
     verbose_name = "Integration queues"
 
     def ready(self) -> None:
-        from integrations import fallback, handlers
+        from celery.signals import task_postrun
+
+        from integrations import fallback, handlers, heartbeat
         from mrdj.signals import flag_changed, web_process_started
 
         web_process_started.connect(fallback.start_in_web_process, dispatch_uid="integrations-fallback")
         flag_changed.connect(handlers.resume_queue_on_flag, dispatch_uid="integrations-resume")
+        task_postrun.connect(heartbeat.on_celery_task, dispatch_uid="integrations-heartbeat", weak=False)

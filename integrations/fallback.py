@@ -70,10 +70,11 @@ class InProcessWorker:
         connections.close_all()
 
     def _round(self, pool: ThreadPoolExecutor, threads: int, next_claim_check: float) -> tuple[bool, float]:
-        from integrations import dispatch, services
+        from integrations import dispatch, heartbeat, services
 
         if dispatch.uses_broker():
             return False, next_claim_check
+        heartbeat.beat("in-process")
         now = time.monotonic()
         if now >= next_claim_check:
             services.release_expired_claims()

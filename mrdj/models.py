@@ -39,6 +39,8 @@ class AuditEvent(models.Model):
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["action", "-created_at"], name="audit_action_recent")]
         verbose_name = "audit event"
+        # Flags live in managed.env, not in a model: the permission to change them lives here.
+        permissions = [("change_flags", "Can change feature flags and the queue mode")]
 
     def __str__(self) -> str:
         return f"{self.actor} {self.action} {self.target}".strip()

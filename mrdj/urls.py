@@ -1,11 +1,16 @@
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from mrdj import views
 
 urlpatterns = [
+    # Browsers ask for it on every page, the admin's included.
+    path("favicon.ico", RedirectView.as_view(url=static("dashboard/icon.svg"), permanent=True)),
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    path("dashboard/", include("dashboard.urls")),
     path("", include("integrations.urls")),
     path("", include("alerting.urls")),
     path("", include("personalization.urls")),

@@ -277,3 +277,75 @@ def webhooks(transactional_db, managed_env):
         )
         yield receiver
         sender.shutdown()
+
+
+# --- Browser tests
+
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOTS = ROOT / "test-screenshots"
+CHROMIUM_ARGS = [
+    # Root in a container, and a machine with no way out: no sandbox, no background calls home.
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """Debian's Chromium driven by Playwright, headless; stopped at the end of the session."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        service_missing("playwright is not installed: make test installs requirements-dev.txt")
+    if not Path(CHROMIUM).exists():
+        service_missing(f"{CHROMIUM} is missing: apt-get install chromium (make test does, as root)")
+    # Playwright's sync API keeps an asyncio loop in this thread, which Django's guard against
+    # blocking calls from async code mistakes for async code; mrdj has none, so let it be.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+            yield browser
+            browser.close()
+    finally:
+        del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
+
+
+class BrowserPage:
+    """One page with the JavaScript errors it logged and a screenshot helper."""
+
+    def __init__(self, page, base_url: str, name: str):
+        self.page = page
+        self.base_url = base_url
+        self.name = name
+        self.errors: list[str] = []
+        page.on("pageerror", lambda error: self.errors.append(f"page error: {error}"))
+        page.on("console", lambda message: message.type == "error" and self.errors.append(message.text))
+
+    def goto(self, path: str):
+        return self.page.goto(self.base_url + path)
+
+    def screenshot(self, label: str) -> Path:
+        SCREENSHOTS.mkdir(exist_ok=True)
+        path = SCREENSHOTS / f"{self.name}-{label}.png"
+        self.page.screenshot(path=str(path), full_page=True)
+        return path
+
+
+@pytest.fixture
+def browser_page(chromium, live_server, request):
+    context = chromium.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    yield BrowserPage(page, live_server.url, request.node.name.replace("[", "-").rstrip("]"))
+    context.close()
+
+
+def pytest_terminal_summary(terminalreporter):
+    if SCREENSHOTS.exists() and any(SCREENSHOTS.iterdir()):
+        terminalreporter.write_line(f"browser test screenshots: {SCREENSHOTS}")

@@ -1,0 +1,187 @@
+"""What the dashboard shows, assembled from the apps below; views only render it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.utils import timezone
+
+from alerting import content, evaluation, targets
+from alerting import services as alerting_services
+from alerting.models import SEVERITY_RANK, Alert, Delivery, Notification, Silence
+from alerting.thresholds import limits_by_queue
+from integrations import dispatch, heartbeat
+from integrations import services as queue_services
+from integrations.models import QueueCounter, Status
+from integrations.queues import QUEUES
+from mrdj import telemetry
+from mrdj.config import ConfigError, get_config
+from mrdj.health import Check, check_database, check_redis
+
+MANUAL_STEPS = [
+    Check(
+        "chaos test",
+        False,
+        "by hand: kill the backend and a worker; the queue resumes without loss "
+        "(tests/test_celery_queue.py does this in CI)",
+    ),
+    Check("front-end tests", False, "by hand: npm test and pnpm lint in mr-dj-eds-components"),
+]
+
+
+def queue_cards() -> dict[str, Any]:
+    """/metrics/queues plus, per queue, its severity against its limits and the runbook hint."""
+    figures = queue_services.queue_figures()
+    limits = limits_by_queue(list(figures["queues"]))
+    counters = QueueCounter.objects.counts()  # flush moves the jobs waiting to retry
+    cards = []
+    for name, numbers in figures["queues"].items():
+        firing = [c for c in evaluation.judge_queue(name, numbers, limits[name]) if c.severity]
+        worst = max(firing, key=lambda c: SEVERITY_RANK[c.severity], default=None)
+        severity = worst.severity if worst else "ok"
+        cards.append(
+            {
+                "queue": name,
+                **numbers,
+                "waiting_retry": counters.get(name, {}).get(Status.RETRY, 0),
+                "retry_age": content.human_ms(numbers["retry_age_ms"]),
+                "oldest_pending_age": content.human_ms(numbers["oldest_pending_age_ms"]),
+                "severity": severity,
+                "problem": worst.kind if worst else "",
+                "hint": content.runbook_for(worst.kind, severity, name) if worst else "",
+                "flag": QUEUES[name].flag,
+                "enabled_text": "enabled" if numbers["enabled"] else f"disabled ({QUEUES[name].flag} off)",
+                "limits": limits[name].as_dict(),
+            }
+        )
+    return {"generated_at": figures["generated_at"], "queue_mode": figures["queue_mode"], "queues": cards}
+
+
+@dataclass(frozen=True)
+class AlertRow:
+    alert: Alert
+    age: str
+    escalates_in: str
+    jira_url: str
+
+
+def _jira_url(key: str) -> str:
+    base = get_config().get_str("ALERT_JIRA_ENDPOINT").rstrip("/")
+    return f"{base}/browse/{key}" if base and key else ""
+
+
+def _ms(delta: timedelta) -> int:
+    return max(int(delta.total_seconds() * 1000), 0)
+
+
+def firing_alerts(now: datetime | None = None) -> list[AlertRow]:
+    now = now or timezone.now()
+    timing = alerting_services.Timing.read()
+    rows = []
+    for alert in Alert.objects.filter(state=Alert.State.FIRING).order_by("-severity", "started_at"):
+        escalates = ""
+        if not alert.acknowledged_at and alert.announced_at and not alert.escalated_severity:
+            left = alert.announced_at + timing.ack_deadline(alert.notified_severity) - now
+            escalates = content.human_ms(_ms(left)) if left > timedelta(0) else "now"
+        rows.append(
+            AlertRow(
+                alert, content.human_ms(_ms(now - alert.started_at)), escalates, _jira_url(alert.jira_key)
+            )
+        )
+    return rows
+
+
+def alerts_page() -> dict[str, Any]:
+    now = timezone.now()
+    return {
+        "firing": firing_alerts(now),
+        "silences": list(Silence.objects.filter(ends_at__gt=now).order_by("ends_at")),
+        "resolved": list(Alert.objects.filter(state=Alert.State.RESOLVED).order_by("-resolved_at")[:20]),
+        "deliveries": list(Delivery.objects.select_related("notification").order_by("-id")[:30]),
+        "queues": list(QUEUES),
+        "last_smoke": last_smoke(),
+    }
+
+
+def last_smoke() -> Notification | None:
+    return Notification.objects.filter(event=Notification.Event.SMOKE).order_by("-created_at", "-id").first()
+
+
+def smoke_passed(notification: Notification | None) -> bool:
+    if notification is None:
+        return False
+    statuses = list(notification.deliveries.values_list("status", flat=True))
+    return bool(statuses) and all(status == Delivery.Status.SENT for status in statuses)
+
+
+def worker_check() -> Check:
+    mode = dispatch.mode()
+    kind = "celery" if mode == "celery" else "in-process"
+    consuming = [worker for worker in heartbeat.alive() if worker.kind == kind]
+    if consuming:
+        seconds = int((timezone.now() - max(w.seen_at for w in consuming)).total_seconds())
+        return Check("worker", True, f"{len(consuming)} {mode} worker process(es), last seen {seconds} s ago")
+    within = int(heartbeat.ALIVE_WITHIN.total_seconds())
+    return Check("worker", False, f"no {mode} worker seen in the last {within} s")
+
+
+def telemetry_check() -> Check:
+    state = telemetry.status()
+    if state.state == "off":
+        return Check("telemetry", True, f"off ({state.reason})")
+    if state.state == "misconfigured":
+        return Check("telemetry", False, f"misconfigured: {state.reason}")
+    silence_ms = get_config().get_int("OTEL_SILENCE_ALERT_MS", 300_000)
+    if state.last_export and timezone.now() - state.last_export < timedelta(milliseconds=silence_ms):
+        return Check("telemetry", True, f"exporting; last export {state.last_export:%H:%M:%S}")
+    return Check(
+        "telemetry", False, f"enabled, but nothing exported in the last {content.human_ms(silence_ms)}"
+    )
+
+
+def webhook_check() -> Check:
+    try:
+        configured = targets.webhook_targets()
+    except ConfigError as error:
+        return Check("webhooks", False, str(error))
+    if not configured:
+        return Check("webhooks", False, "ALERT_WEBHOOK_URLS is empty: alerts reach no one")
+    smoke = last_smoke()
+    if smoke is None:
+        return Check(
+            "webhooks", False, f"{len(configured)} configured, never smoke-tested: send a test alert"
+        )
+    passed = smoke_passed(smoke)
+    when = timezone.localtime(smoke.created_at)
+    result = "passed" if passed else "FAILED"
+    detail = f"{len(configured)} configured; last smoke test {when:%Y-%m-%d %H:%M} {result}"
+    return Check("webhooks", passed, detail)
+
+
+def backlog_check() -> Check:
+    cards = queue_cards()["queues"]
+    over = [
+        f"{card['queue']} {card['backlog']} >= {card['limits']['critical_backlog']}"
+        for card in cards
+        if card["limits"]["critical_backlog"] and card["backlog"] >= card["limits"]["critical_backlog"]
+    ]
+    if over:
+        return Check("backlog", False, "at or over critical: " + "; ".join(over))
+    figures = ", ".join(f"{card['queue']} {card['backlog']}" for card in cards)
+    return Check("backlog", True, f"under the critical thresholds ({figures})")
+
+
+def health() -> dict[str, Any]:
+    return {
+        "checks": [check_database(), check_redis(), worker_check(), telemetry_check()],
+        "telemetry": telemetry.status(),
+        "workers": heartbeat.alive(),
+        "queue_mode": dispatch.mode(),
+    }
+
+
+def readiness() -> list[Check]:
+    """Playbook section 8 as live checks (MANUAL_STEPS are the two only a person can do)."""
+    return [check_redis(), backlog_check(), worker_check(), webhook_check(), telemetry_check()]

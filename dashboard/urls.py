@@ -1,0 +1,22 @@
+from django.urls import path
+
+from dashboard import views
+
+app_name = "dashboard"
+urlpatterns = [
+    path("", views.queues, name="queues"),
+    path("queues.json", views.queues_json, name="queues-json"),
+    path("queues/<str:queue>/flush", views.flush, name="flush"),
+    path("queues/<str:queue>/replay", views.replay, name="replay"),
+    path("mode", views.mode, name="mode"),
+    path("flags/", views.flags, name="flags"),
+    path("flags/<str:name>", views.flag, name="flag"),
+    path("alerts/", views.alerts, name="alerts"),
+    path("alerts/<int:alert_id>/ack", views.acknowledge, name="ack"),
+    path("silences", views.silence, name="silence"),
+    path("silences/<int:silence_id>/expire", views.expire_silence, name="expire-silence"),
+    path("test-alert", views.test_alert, name="test-alert"),
+    path("health/", views.health, name="health"),
+    path("readiness/", views.readiness, name="readiness"),
+    path("audit/", views.audit, name="audit"),
+]
