@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PIP := $(BIN)/pip install --quiet --disable-pip-version-check
 
-.PHONY: run test lint format chromium
+.PHONY: run test lint format test-tools
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,16 +28,22 @@ run: $(VENV)/.installed-run
 	$(BIN)/gunicorn mrdj.wsgi --bind $(HOST):$(PORT) --workers 1 --threads 8 --access-logfile -
 
 ## test: the whole test suite (set DATABASE_URL for PostgreSQL, as CI does)
-test: $(VENV)/.installed-dev chromium
+test: $(VENV)/.installed-dev test-tools
 	$(BIN)/pytest $(ARGS)
 
-# The dashboard's browser tests drive Debian's Chromium; installed here when missing and
-# this runs as root (elsewhere those tests say what to install and are skipped).
-chromium:
-	@test -x /usr/bin/chromium || [ "$$(id -u)" != 0 ] || \
-		(echo "Installing Chromium for the browser tests" && \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null || \
-		(apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null))
+# Debian packages the tests use: Chromium for the dashboard's browser tests, promtool
+# (package prometheus) to check GET /metrics. Installed here when missing and this runs
+# as root; elsewhere those tests say what to install and are skipped.
+test-tools:
+	@missing=""; \
+	test -x /usr/bin/chromium || missing="$$missing chromium"; \
+	command -v promtool >/dev/null || missing="$$missing prometheus"; \
+	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ]; then \
+		echo "Installing for the tests:$$missing"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get install -y -q --no-install-recommends $$missing >/dev/null || \
+		(apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends $$missing >/dev/null); \
+	fi
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

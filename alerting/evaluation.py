@@ -2,18 +2,20 @@
 
 A source returns a Condition for every (queue, kind) it watches, clear ones
 included (severity None), so the lifecycle knows what has recovered. Other parts
-add sources (telemetry adds its silence detector) by appending to SOURCES.
+may add sources by appending to SOURCES.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from alerting.models import ALL_QUEUES, Kind, Severity
 from alerting.thresholds import Limits, limits_by_queue
 from integrations import dispatch, services
+from mrdj import telemetry
 from mrdj.health import check_redis
 
 
@@ -84,8 +86,26 @@ def broker_conditions(figures: dict[str, dict[str, Any]]) -> list[Condition]:
     return [Condition(ALL_QUEUES, Kind.BROKER_UNREACHABLE, severity, payload)]
 
 
+def telemetry_conditions(figures: dict[str, dict[str, Any]]) -> list[Condition]:
+    """Telemetry on, and no process has exported for OTEL_SILENCE_ALERT_MS (runbook 'OTEL stil')."""
+    if telemetry.status().state != "on":
+        return [Condition(ALL_QUEUES, Kind.TELEMETRY_SILENT, None)]
+    silent = telemetry.silent_for()
+    limit = timedelta(milliseconds=telemetry.silence_ms())
+    severity = Severity.WARNING if silent is not None and silent >= limit else None
+    payload = {
+        "figures": totals(figures),
+        "silent_for_ms": int(silent.total_seconds() * 1000) if silent else 0,
+    }
+    return [Condition(ALL_QUEUES, Kind.TELEMETRY_SILENT, severity, payload)]
+
+
 # Each takes the figures of every queue (those of /metrics/queues, read once per evaluation).
-SOURCES: list[Callable[[dict[str, dict[str, Any]]], list[Condition]]] = [queue_conditions, broker_conditions]
+SOURCES: list[Callable[[dict[str, dict[str, Any]]], list[Condition]]] = [
+    queue_conditions,
+    broker_conditions,
+    telemetry_conditions,
+]
 
 
 def current_conditions() -> list[Condition]:

@@ -22,6 +22,7 @@ from django.utils import timezone
 from alerting import targets
 from alerting.models import Delivery
 from alerting.transports import TRANSPORTS, TransportError
+from mrdj import metrics
 from mrdj.config import get_config
 
 log = logging.getLogger(__name__)
@@ -121,6 +122,7 @@ def send(delivery_id: int, now: datetime | None = None) -> Delivery | None:
     delivery.sent_at = timezone.now()
     delivery.claimed_until = None
     delivery.save()
+    metrics.alert_sent(delivery.notification.severity, target.service)
     return delivery
 
 

@@ -128,14 +128,16 @@ def worker_check() -> Check:
 
 
 def telemetry_check() -> Check:
-    state = telemetry.status()
+    state = telemetry.status(with_last_export=True)
     if state.state == "off":
         return Check("telemetry", True, f"off ({state.reason})")
     if state.state == "misconfigured":
         return Check("telemetry", False, f"misconfigured: {state.reason}")
     silence_ms = get_config().get_int("OTEL_SILENCE_ALERT_MS", 300_000)
     if state.last_export and timezone.now() - state.last_export < timedelta(milliseconds=silence_ms):
-        return Check("telemetry", True, f"exporting; last export {state.last_export:%H:%M:%S}")
+        return Check(
+            "telemetry", True, f"exporting; last export {timezone.localtime(state.last_export):%H:%M:%S}"
+        )
     return Check(
         "telemetry", False, f"enabled, but nothing exported in the last {content.human_ms(silence_ms)}"
     )
@@ -176,7 +178,7 @@ def backlog_check() -> Check:
 def health() -> dict[str, Any]:
     return {
         "checks": [check_database(), check_redis(), worker_check(), telemetry_check()],
-        "telemetry": telemetry.status(),
+        "telemetry": telemetry.status(with_last_export=True),
         "workers": heartbeat.alive(),
         "queue_mode": dispatch.mode(),
     }

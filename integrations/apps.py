@@ -8,7 +8,7 @@ class IntegrationsConfig(AppConfig):
     def ready(self) -> None:
         from celery.signals import task_postrun
 
-        from integrations import fallback, handlers, heartbeat
+        from integrations import fallback, gauges, handlers, heartbeat  # noqa: F401 (gauges registers itself)
         from mrdj.signals import flag_changed, web_process_started
 
         web_process_started.connect(fallback.start_in_web_process, dispatch_uid="integrations-fallback")

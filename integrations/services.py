@@ -22,7 +22,7 @@ from integrations import dispatch, postgres, signals
 from integrations.delivery import Outcome, QueueSettings, deliver, retry_delay_ms
 from integrations.models import WAITING, Attempt, Job, QueueCounter, Status
 from integrations.queues import QUEUES, Queue
-from mrdj import audit
+from mrdj import audit, metrics
 from mrdj.config import ConfigError, Source, get_config
 from mrdj.flags import describe, is_enabled
 
@@ -160,6 +160,10 @@ def finish(job: Job, outcome: Outcome, settings: QueueSettings, started: datetim
         updated = _finish_portable(job, values, started, outcome.duration_ms)
     if not updated:
         return "stale"  # the lease ran out and someone else owns the job now
+    outcome_name = {Status.DONE: "delivered", Status.RETRY: "retry", Status.DEAD: "dead"}[status]
+    metrics.delivery_tried(job.queue, outcome_name)
+    if status != Status.RETRY:
+        metrics.job_finished(job.queue, outcome_name, (now - job.created_at).total_seconds())
     _announce(job.queue, status, job.pk, job.attempts, outcome)
     return status
 

@@ -9,4 +9,5 @@ urlpatterns = [
     path("integrations/<str:queue>/flush", views.flush, name="flush"),
     path("integrations/<str:queue>/deadletter/replay", views.replay, name="replay"),
     path("metrics/queues", views.queue_metrics, name="metrics"),
+    path("metrics", views.prometheus_metrics, name="prometheus"),
 ]

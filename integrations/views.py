@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from datetime import datetime
 
@@ -7,9 +8,12 @@ from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpRe
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
+from prometheus_client.core import GaugeMetricFamily
 
 from integrations import export, services
 from integrations.queues import QUEUES, Queue
+from mrdj import metrics
 from mrdj.api import BadRequest, json_error, read_json
 from mrdj.auth import matching_token, token_or_staff, unauthorized
 from mrdj.flags import flag_required, is_enabled
@@ -163,5 +167,54 @@ def sevensa_export(request: HttpRequest) -> HttpResponse:
     )
     stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
     response["Content-Disposition"] = f'attachment; filename="{queue}-jobs-{stamp}.{form}"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+class _QueueCollector:
+    """The queue figures for Prometheus, read from the database at each scrape."""
+
+    def collect(self):
+        figures = services.queue_figures()["queues"]
+        families = {
+            "backlog": GaugeMetricFamily(
+                "mrdj_queue_backlog", "Jobs waiting, retries included.", labels=["queue"]
+            ),
+            "active": GaugeMetricFamily("mrdj_queue_active", "Jobs in flight.", labels=["queue"]),
+            "retry_age_ms": GaugeMetricFamily(
+                "mrdj_queue_retry_age_seconds", "Age of the oldest job waiting to retry.", labels=["queue"]
+            ),
+            "dead_letter": GaugeMetricFamily("mrdj_queue_dead_letter", "Dead-letter jobs.", labels=["queue"]),
+            "oldest_pending_age_ms": GaugeMetricFamily(
+                "mrdj_queue_oldest_pending_age_seconds", "Age of the oldest waiting job.", labels=["queue"]
+            ),
+            "enabled": GaugeMetricFamily(
+                "mrdj_queue_enabled", "1 while the queue's flag is on.", labels=["queue"]
+            ),
+        }
+        for queue, numbers in figures.items():
+            for field, family in families.items():
+                value = numbers[field] / 1000 if field.endswith("_ms") else float(numbers[field])
+                family.add_metric([queue], value)
+        yield from families.values()
+
+
+def _registry() -> CollectorRegistry:
+    """This process's counters, or with PROMETHEUS_MULTIPROC_DIR those of every process on the host."""
+    registry = CollectorRegistry()
+    registry.register(_QueueCollector())
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        for collector in (metrics.JOB_LATENCY, metrics.DELIVERIES, metrics.ALERTS_SENT):
+            registry.register(collector)
+    return registry
+
+
+@require_GET
+@token_or_staff("METRICS_API_TOKEN", "OPS_API_TOKEN")
+def prometheus_metrics(request: HttpRequest) -> HttpResponse:
+    """GET /metrics: the same figures in the Prometheus text format, for those who scrape."""
+    response = HttpResponse(generate_latest(_registry()), content_type=CONTENT_TYPE_LATEST)
     response["Cache-Control"] = "no-store"
     return response

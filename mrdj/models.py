@@ -44,3 +44,20 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.actor} {self.action} {self.target}".strip()
+
+
+class TelemetryProcess(models.Model):
+    """A process running telemetry, and when its last export succeeded: the silence detector's
+    evidence, shared by every process (each exports on its own)."""
+
+    name = models.CharField("process", max_length=200, unique=True, help_text="host:pid")
+    role = models.CharField("role", max_length=16, help_text="web, worker or beat")
+    started_at = models.DateTimeField("telemetry started at")
+    last_export_at = models.DateTimeField("last successful export", null=True, blank=True)
+
+    class Meta:
+        ordering = ["-last_export_at"]
+        verbose_name = "telemetry process"
+
+    def __str__(self) -> str:
+        return f"{self.role} {self.name}"

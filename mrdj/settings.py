@@ -191,4 +191,7 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    # A collector that is down would otherwise log a retry warning every second per process;
+    # the failures that matter are errors, and the telemetry_silent alert says it once.
+    "loggers": {"opentelemetry": {"level": "ERROR"}},
 }

@@ -1,19 +1,42 @@
-"""Telemetry's state, as the dashboard and readiness show it.
+"""OpenTelemetry for mrdj: traces and metrics over OTLP/HTTP, switched at run time.
 
-Telemetry runs only when FLAG_TELEMETRY is on, OTEL_ENABLED is true and the OTLP
-endpoints are set; status() says which of those is missing. The exporter itself
-(issue 6) records its last successful export through record_export().
+bootstrap(role) runs at the start of every web process, and in every Celery worker
+process after the fork (and in beat). Telemetry runs when FLAG_TELEMETRY is on,
+OTEL_ENABLED is true and the endpoints are set; otherwise one line says what is
+missing, and nothing is sampled or exported. A watcher re-reads those every few
+seconds: switching the flag off stops export in every process (spans are no longer
+sampled, exporters drop what is queued), switching it on starts it, without a restart.
+Code elsewhere records through the OpenTelemetry API and gets no-op tracers and meters
+until this has run.
+
+Export never holds up a request or a job: spans are batched in a bounded queue
+(dropped when full) and exported from a background thread with a short timeout.
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from urllib.parse import unquote
+
+from django.conf import settings
+from django.db import close_old_connections
+from django.utils import timezone
 
 from mrdj.config import ConfigError, get_config
 from mrdj.flags import is_enabled
 
-_last_export: datetime | None = None
+log = logging.getLogger("mrdj.telemetry")
+VERSION = "0.1.0"
+SERVICE_NAME = "mr-dj-backend"
+WATCH_SECONDS = 2.0
+RECORD_EVERY_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -32,7 +55,8 @@ def endpoints() -> dict[str, str]:
     }
 
 
-def status() -> TelemetryStatus:
+def status(with_last_export: bool = False) -> TelemetryStatus:
+    """Which of the three conditions holds (and the last successful export of any process)."""
     try:
         if not is_enabled("FLAG_TELEMETRY"):
             return TelemetryStatus("off", "FLAG_TELEMETRY is off")
@@ -45,9 +69,289 @@ def status() -> TelemetryStatus:
         names = " and ".join(f"OTEL_EXPORTER_OTLP_{name.upper()}_ENDPOINT" for name in missing)
         return TelemetryStatus("misconfigured", f"{names} not set (nor OTEL_EXPORTER_OTLP_ENDPOINT)")
     where = ", ".join(f"{name} to {url}" for name, url in endpoints().items())
-    return TelemetryStatus("on", f"exporting {where}", _last_export)
+    return TelemetryStatus("on", f"exporting {where}", last_export() if with_last_export else None)
 
 
-def record_export(when: datetime) -> None:
-    global _last_export
-    _last_export = when
+def last_export() -> datetime | None:
+    from mrdj.models import TelemetryProcess
+
+    return (
+        TelemetryProcess.objects.exclude(last_export_at=None)
+        .order_by("-last_export_at")
+        .values_list("last_export_at", flat=True)
+        .first()
+    )
+
+
+def silent_for(now: datetime | None = None) -> timedelta | None:
+    """How long no process has exported, counted from its last export or, before the first,
+    from when it started telemetry; None when no process runs telemetry."""
+    from mrdj.models import TelemetryProcess
+
+    now = now or timezone.now()
+    references = [row.last_export_at or row.started_at for row in TelemetryProcess.objects.all()]
+    return now - max(references) if references else None
+
+
+def silence_ms() -> int:
+    return get_config().get_int("OTEL_SILENCE_ALERT_MS", 300_000, minimum=1)
+
+
+def headers() -> dict[str, str]:
+    """OTEL_EXPORTER_OTLP_HEADERS: key=value pairs, comma-separated, values URL-encoded."""
+    pairs = {}
+    for item in get_config().get_list("OTEL_EXPORTER_OTLP_HEADERS"):
+        key, _, value = item.partition("=")
+        if key.strip():
+            pairs[key.strip()] = unquote(value.strip())
+    return pairs
+
+
+class Runtime:
+    """This process's telemetry: installed once, then switched on and off by the watcher."""
+
+    def __init__(self):
+        self.role = ""
+        self.pid = 0
+        self.installed = False
+        self.exporting = False
+        self.reason = ""
+        self.last_recorded = 0.0
+        self.lock = threading.Lock()
+
+    def refresh(self) -> None:
+        """Install once the endpoints are known (even while switched off, so that switching on
+        later needs no restart: Django's middleware is only read at start-up), then open or
+        close the gates."""
+        state = status()
+        with self.lock:
+            if not self.installed and all(endpoints().values()):
+                _install(self.role)
+                self.installed = True
+            exporting = state.state == "on" and self.installed
+            if exporting and not self.exporting:
+                _started_exporting(self.role)
+            if not exporting and state.reason != self.reason:
+                log.info("Telemetry disabled: %s", state.reason)
+            self.exporting, self.reason = exporting, ("" if exporting else state.reason)
+
+    def exported(self) -> None:
+        """Called by the exporters after a successful export."""
+        # Often enough for the silence detector to be sure, rarely enough to cost nothing.
+        every = min(RECORD_EVERY_SECONDS, silence_ms() / 1000 / 5)
+        if time.monotonic() - self.last_recorded < every:
+            return
+        self.last_recorded = time.monotonic()
+        from opentelemetry.instrumentation.utils import suppress_instrumentation
+
+        from mrdj.models import TelemetryProcess
+
+        with suppress_instrumentation():  # the bookkeeping of an export is not worth a span
+            TelemetryProcess.objects.filter(name=_process_name()).update(last_export_at=timezone.now())
+            close_old_connections()
+
+
+runtime = Runtime()
+
+
+def _process_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def bootstrap(role: str) -> None:
+    """Start telemetry for this process (idempotent per process) and watch for switches."""
+    if runtime.pid == os.getpid():
+        return
+    runtime.role, runtime.pid, runtime.installed, runtime.exporting, runtime.reason = (
+        role,
+        os.getpid(),
+        False,
+        False,
+        "",
+    )
+    try:
+        runtime.refresh()
+    except Exception:
+        log.exception("telemetry could not start; the application runs without it")
+    threading.Thread(target=_watch, name="mrdj-telemetry-watch", daemon=True).start()
+
+
+def _watch() -> None:
+    while True:
+        time.sleep(WATCH_SECONDS)
+        try:
+            runtime.refresh()
+        except Exception:
+            log.exception("telemetry switch check failed; trying again")
+        finally:
+            close_old_connections()
+
+
+def _install(role: str) -> None:
+    from opentelemetry import metrics, trace
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased
+
+    config = get_config()
+    urls = endpoints()
+    timeout_ms = config.get_int("OTEL_EXPORT_TIMEOUT_MS", 5000, minimum=100)
+    resource = Resource.create(
+        {
+            "service.name": config.get_str("OTEL_SERVICE_NAME") or SERVICE_NAME,
+            "service.version": VERSION,
+            "service.instance.id": _process_name(),
+            "deployment.environment": settings.DEPLOYMENT_ENVIRONMENT,
+            "deployment.environment.name": settings.DEPLOYMENT_ENVIRONMENT,
+            "mrdj.process.role": role,
+        }
+    )
+    sent_headers = headers()
+    spans = _Gated(OTLPSpanExporter(endpoint=urls["traces"], headers=sent_headers, timeout=timeout_ms / 1000))
+    tracer_provider = TracerProvider(resource=resource, sampler=_GatedSampler(ParentBased(ALWAYS_ON)))
+    tracer_provider.add_span_processor(
+        BatchSpanProcessor(
+            spans,
+            max_queue_size=2048,  # bounded: a collector that is down costs dropped spans, not memory
+            schedule_delay_millis=config.get_int("OTEL_BSP_SCHEDULE_DELAY_MS", 1000, minimum=10),
+            export_timeout_millis=timeout_ms,
+        )
+    )
+    trace.set_tracer_provider(tracer_provider)
+    metric_exporter = _gated_metric_exporter(
+        OTLPMetricExporter(endpoint=urls["metrics"], headers=sent_headers, timeout=timeout_ms / 1000)
+    )
+    reader = PeriodicExportingMetricReader(
+        metric_exporter,
+        export_interval_millis=config.get_int("OTEL_METRIC_EXPORT_INTERVAL_MS", 10_000, minimum=100),
+        export_timeout_millis=timeout_ms,
+    )
+    metrics.set_meter_provider(MeterProvider(resource=resource, metric_readers=[reader]))
+    _instrument(role)
+
+
+def _started_exporting(role: str) -> None:
+    """The silence detector counts from here until the first export succeeds."""
+    from mrdj.models import TelemetryProcess
+
+    TelemetryProcess.objects.update_or_create(
+        name=_process_name(), defaults={"role": role, "started_at": timezone.now(), "last_export_at": None}
+    )
+    urls = endpoints()
+    log.info("Telemetry initialized (%s): traces to %s, metrics to %s", role, urls["traces"], urls["metrics"])
+
+
+def _instrument(role: str) -> None:
+    """Traces from the libraries; their own per-call metrics (HTTP durations and the like) are
+    left out: recorded on every request whether or not telemetry is switched on, they cost
+    more than all of mrdj's tracing together, and the spans carry the same durations."""
+    from opentelemetry.instrumentation.celery import CeleryInstrumentor
+    from opentelemetry.instrumentation.redis import RedisInstrumentor
+    from opentelemetry.instrumentation.requests import RequestsInstrumentor
+    from opentelemetry.instrumentation.urllib3 import URLLib3Instrumentor
+    from opentelemetry.metrics import NoOpMeterProvider
+
+    no_metrics = {"meter_provider": NoOpMeterProvider()}
+    if role == "web":
+        from opentelemetry.instrumentation.django import DjangoInstrumentor
+
+        DjangoInstrumentor().instrument(**no_metrics)  # before the WSGI handler loads the middleware
+    CeleryInstrumentor().instrument(**no_metrics)  # in the web process too: it puts the trace into the task
+    RedisInstrumentor().instrument(**no_metrics)
+    URLLib3Instrumentor().instrument(**no_metrics)  # upstream deliveries, webhooks and Jira (mrdj/http.py)
+    RequestsInstrumentor().instrument(**no_metrics)
+    if settings.DATABASES["default"]["ENGINE"].endswith("postgresql"):
+        from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
+
+        PsycopgInstrumentor().instrument(enable_commenter=False, **no_metrics)
+
+
+def _sdk_classes():
+    from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult
+    from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+    from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
+
+    return (
+        MetricExporter,
+        MetricExportResult,
+        SpanExporter,
+        SpanExportResult,
+        Decision,
+        Sampler,
+        SamplingResult,
+    )
+
+
+(MetricExporter, MetricExportResult, SpanExporter, SpanExportResult, Decision, Sampler, SamplingResult) = (
+    _sdk_classes()
+)
+
+
+class _GatedSampler(Sampler):
+    """Samples nothing while telemetry is switched off: spans cost next to nothing then."""
+
+    def __init__(self, delegate: Sampler):
+        self.delegate = delegate
+
+    def should_sample(
+        self, parent_context, trace_id, name, kind=None, attributes=None, links=None, trace_state=None
+    ):
+        if not runtime.exporting:
+            return SamplingResult(Decision.DROP)
+        return self.delegate.should_sample(
+            parent_context, trace_id, name, kind, attributes, links, trace_state
+        )
+
+    def get_description(self) -> str:
+        return f"mrdj-switch({self.delegate.get_description()})"
+
+
+class _Gated(SpanExporter):
+    """Drops while switched off; notes every successful export for the silence detector."""
+
+    def __init__(self, inner: SpanExporter):
+        self.inner = inner
+
+    def export(self, spans: Sequence) -> SpanExportResult:
+        if not runtime.exporting:
+            return SpanExportResult.SUCCESS
+        result = self.inner.export(spans)
+        if result == SpanExportResult.SUCCESS:
+            runtime.exported()
+        return result
+
+    def shutdown(self) -> None:
+        self.inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self.inner.force_flush(timeout_millis)
+
+
+def _gated_metric_exporter(inner):
+    class GatedMetrics(MetricExporter):
+        def __init__(self):
+            super().__init__(
+                preferred_temporality=inner._preferred_temporality,
+                preferred_aggregation=inner._preferred_aggregation,
+            )
+
+        def export(self, metrics_data, timeout_millis: float = 10_000, **kwargs) -> MetricExportResult:
+            if not runtime.exporting:
+                return MetricExportResult.SUCCESS
+            result = inner.export(metrics_data, timeout_millis=timeout_millis, **kwargs)
+            if result == MetricExportResult.SUCCESS:
+                runtime.exported()
+            return result
+
+        def force_flush(self, timeout_millis: float = 10_000) -> bool:
+            return inner.force_flush(timeout_millis)
+
+        def shutdown(self, timeout_millis: float = 30_000, **kwargs) -> None:
+            inner.shutdown(timeout_millis=timeout_millis, **kwargs)
+
+    return GatedMetrics()

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -145,6 +146,46 @@ def database_url() -> str:
         return f"sqlite:///{db['NAME']}"
     auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
     return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+@contextlib.contextmanager
+def gunicorn(managed_env, log_path: Path, **env: str):
+    """`make run`'s server (gunicorn, mrdj.wsgi) on a free loopback port; stopped by its process group."""
+    import signal
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    environment = python_env(
+        DJANGO_SETTINGS_MODULE="mrdj.settings",
+        MANAGED_ENV_PATH=managed_env.path,
+        DATABASE_URL=database_url(),
+        **env,
+    )
+    environment.pop("QUEUE_REDIS_ENABLED", None)
+    with open(log_path, "wb") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "mrdj.wsgi", "--bind", f"127.0.0.1:{port}", "--threads", "4"],
+            cwd=ROOT,
+            env=environment,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            wait_until(lambda: _answers(port), timeout=60, message="gunicorn did not start")
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(30)
+
+
+def _answers(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
+    return True
 
 
 class CeleryWorker:

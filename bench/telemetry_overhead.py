@@ -1,0 +1,125 @@
+"""Median latency of POST /integrations/<queue>/jobs with telemetry off, on with a collector up,
+and on with the collector down, as ratios to off.
+
+    .venv/bin/python bench/telemetry_overhead.py [--seconds 5] [--rounds 3]
+
+Production shape: gunicorn (1 worker, 4 threads) on PostgreSQL with the queue over
+Redis, loaded by one closed-loop client with 4 keep-alive connections. Each
+configuration gets a fresh gunicorn (telemetry is installed at start-up):
+
+- off: telemetry not configured (no endpoints): the baseline;
+- up: on, exporting to a local collector that answers 200 at once (its own process);
+- down: on, the endpoints pointing at a closed port (connection refused);
+- switched off: configured, FLAG_TELEMETRY off (instrumented, nothing sampled), for information.
+
+Rounds alternate the configurations to spread a shared machine's noise over all of
+them; each figure is the median over the rounds. Target: up / off and down / off < 1.15.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import load
+from bench.common import ROOT, empty_queue_tables, free_port, gunicorn, setup_django
+
+TOKEN = "bench-telemetry-token"
+COLLECTOR = """
+import http.server, sys
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+    def log_message(self, *args):
+        pass
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+print(server.server_address[1], flush=True)
+server.serve_forever()
+"""
+
+
+def configurations(collector_port: int, closed_port: int) -> dict[str, dict[str, str]]:
+    def on(port: int) -> dict[str, str]:
+        return {
+            "FLAG_TELEMETRY": "on",
+            "OTEL_ENABLED": "true",
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": f"http://127.0.0.1:{port}/v1/traces",
+            "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": f"http://127.0.0.1:{port}/v1/metrics",
+        }
+
+    return {
+        "off": dict.fromkeys(on(0), "") | {"FLAG_TELEMETRY": "off", "OTEL_ENABLED": "false"},
+        "up": on(collector_port),
+        "down": on(closed_port),
+        "switched off": {**on(collector_port), "FLAG_TELEMETRY": "off"},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--configs", default="off,up,down,switched off", help="comma-separated subset")
+    args = parser.parse_args()
+    env = setup_django(
+        QUEUE_REDIS_ENABLED="true", INTEGRATIONS_API_TOKEN=TOKEN, FLAG_RENTGUY_INTEGRATION="on"
+    )
+    import redis
+    from django.conf import settings
+
+    from mrdj.config import get_config
+
+    store = get_config().store
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    collector = subprocess.Popen([sys.executable, "-c", COLLECTOR], stdout=subprocess.PIPE, cwd=ROOT)
+    try:
+        collector_port = int(collector.stdout.readline())
+        wanted = args.configs.split(",")
+        configs = {
+            k: v for k, v in configurations(collector_port, free_port()).items() if k in wanted or k == "off"
+        }
+        body = json.dumps(
+            {"payload": {"lead": "Bruiloft Jansen", "date": "2027-06-12", "guests": 120}}
+        ).encode()
+        headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+        medians: dict[str, list[float]] = {name: [] for name in configs}
+        for round_number in range(1, args.rounds + 1):
+            for name, values in configs.items():
+                store.update(values)
+                empty_queue_tables()
+                broker.flushdb()
+                with gunicorn(env, workers=1, threads=4) as port:
+                    load.run(
+                        port, "POST", "/integrations/rentguy/jobs", body, headers, seconds=1, processes=1
+                    )
+                    _, latencies = load.run(
+                        port, "POST", "/integrations/rentguy/jobs", body, headers, args.seconds, processes=1
+                    )
+                medians[name].append(statistics.median(latencies) * 1000)
+                print(f"round {round_number} {name:13} median {medians[name][-1]:6.2f} ms", flush=True)
+        base = statistics.median(medians["off"])
+        print()
+        for name, values in medians.items():
+            ratio = statistics.median(values) / base
+            target = " (target < 1.15)" if name in ("up", "down") else ""
+            print(f"{name:13} median {statistics.median(values):6.2f} ms   ratio to off {ratio:.3f}{target}")
+    finally:
+        collector.kill()
+        collector.wait(10)
+        broker.flushdb()
+
+
+if __name__ == "__main__":
+    main()
