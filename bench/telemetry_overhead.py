@@ -72,6 +72,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--configs", default="off,up,down,switched off", help="comma-separated subset")
+    parser.add_argument("--sample-percent", default="100", help="OTEL_TRACES_SAMPLE_PERCENT of the 'on' runs")
     args = parser.parse_args()
     env = setup_django(
         QUEUE_REDIS_ENABLED="true", INTEGRATIONS_API_TOKEN=TOKEN, FLAG_RENTGUY_INTEGRATION="on"
