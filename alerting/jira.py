@@ -178,8 +178,15 @@ def sync(alert_id: int, now: datetime | None = None) -> Alert | None:
     settings = JiraSettings.read()
     if not settings.enabled:
         return None
-    busy = now + timedelta(milliseconds=settings.retry_ms)
-    free = Q(jira_busy_until__isnull=True) | Q(jira_busy_until__lte=now)
+    # The claim outlasts the longest sync (three calls, each up to its timeouts), on the real
+    # clock, so no other process can start on the same alert meanwhile.
+    config = get_config()
+    one_call_ms = config.get_int("ALERT_HTTP_CONNECT_TIMEOUT_MS", 3000, minimum=1) + config.get_int(
+        "ALERT_JIRA_READ_TIMEOUT_MS", 10_000, minimum=1
+    )
+    real_now = timezone.now()
+    busy = max(now, real_now) + timedelta(milliseconds=max(settings.retry_ms, 3 * one_call_ms + 5000))
+    free = Q(jira_busy_until__isnull=True) | Q(jira_busy_until__lte=max(now, real_now))
     if not Alert.objects.filter(free, pk=alert_id).update(jira_busy_until=busy):
         return None
     alert = Alert.objects.get(pk=alert_id)

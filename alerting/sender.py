@@ -20,7 +20,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from alerting import targets
-from alerting.models import Delivery
+from alerting.models import Delivery, Notification
 from alerting.transports import TRANSPORTS, TransportError
 from mrdj import metrics
 from mrdj.config import get_config
@@ -154,8 +154,6 @@ def _record_failure(
 
 def due(now: datetime | None = None, limit: int = 200) -> list[int]:
     now = now or timezone.now()
-    return list(
-        Delivery.objects.filter(_claimable(now))
-        .order_by("next_attempt_at")
-        .values_list("pk", flat=True)[:limit]
-    )
+    # A smoke test is sent by whoever asked for it, and never again later by a tick.
+    waiting = Delivery.objects.filter(_claimable(now)).exclude(notification__event=Notification.Event.SMOKE)
+    return list(waiting.order_by("next_attempt_at").values_list("pk", flat=True)[:limit])

@@ -80,9 +80,14 @@ def firing_alerts(now: datetime | None = None) -> list[AlertRow]:
     now = now or timezone.now()
     timing = alerting_services.Timing.read()
     rows = []
-    for alert in Alert.objects.filter(state=Alert.State.FIRING).order_by("-severity", "started_at"):
+    firing = Alert.objects.filter(state=Alert.State.FIRING).order_by("started_at")
+    for alert in sorted(firing, key=lambda a: -SEVERITY_RANK[a.severity]):  # critical first
         escalates = ""
-        if not alert.acknowledged_at and alert.announced_at and not alert.escalated_severity:
+        told, escalated = (
+            SEVERITY_RANK[alert.notified_severity or None],
+            SEVERITY_RANK[alert.escalated_severity or None],
+        )
+        if not alert.acknowledged_at and alert.announced_at and escalated < told:
             left = alert.announced_at + timing.ack_deadline(alert.notified_severity) - now
             escalates = content.human_ms(_ms(left)) if left > timedelta(0) else "now"
         rows.append(
@@ -133,7 +138,7 @@ def telemetry_check() -> Check:
         return Check("telemetry", True, f"off ({state.reason})")
     if state.state == "misconfigured":
         return Check("telemetry", False, f"misconfigured: {state.reason}")
-    silence_ms = get_config().get_int("OTEL_SILENCE_ALERT_MS", 300_000)
+    silence_ms = telemetry.silence_ms()
     if state.last_export and timezone.now() - state.last_export < timedelta(milliseconds=silence_ms):
         return Check(
             "telemetry", True, f"exporting; last export {timezone.localtime(state.last_export):%H:%M:%S}"

@@ -68,8 +68,8 @@ def _iso(value: datetime | None) -> str:
 
 
 def _cell(value: str) -> str:
-    """Spreadsheets run a cell starting with = + - @ as a formula; quote it as text."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@") else value
+    """Spreadsheets run a cell starting with = + - @ (or a tab or CR before one) as a formula."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
 class _Line:

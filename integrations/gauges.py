@@ -38,8 +38,11 @@ def _figures() -> dict:
         from integrations.services import queue_figures
 
         with suppress_instrumentation():  # reading the gauges is not worth a trace
-            figures = queue_figures()["queues"]
-            close_old_connections()
+            close_old_connections()  # a connection broken by a database blip is replaced
+            try:
+                figures = queue_figures()["queues"]
+            finally:
+                close_old_connections()
         _cache = (time.monotonic(), figures)
     return figures
 

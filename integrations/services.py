@@ -275,11 +275,11 @@ def release_expired_claims(limit: int = 500) -> int:
     max_attempts = QueueSettings.read(get_config()).max_attempts
     expired = list(
         Job.objects.filter(status=Status.ACTIVE, claimed_at__lt=cutoff).values_list(
-            "pk", "queue", "attempts", "claim_token"
+            "pk", "queue", "attempts", "claim_token", "created_at"
         )[:limit]
     )
     released = 0
-    for pk, queue, attempts, token in expired:
+    for pk, queue, attempts, token, created_at in expired:
         status = Status.DEAD if attempts >= max_attempts else Status.RETRY
         with transaction.atomic():
             updated = Job.objects.filter(pk=pk, status=Status.ACTIVE, claim_token=token).update(
@@ -302,6 +302,9 @@ def release_expired_claims(limit: int = 500) -> int:
             )
             QueueCounter.objects.adjust(queue, {status: 1})
         released += 1
+        metrics.delivery_tried(queue, "dead" if status == Status.DEAD else "retry")
+        if status == Status.DEAD:
+            metrics.job_finished(queue, "dead", (now - created_at).total_seconds())
         _announce(queue, status, pk, attempts, Outcome(False, False, None, "worker lost", 0))
     return released
 

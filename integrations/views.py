@@ -194,7 +194,8 @@ class _QueueCollector:
         }
         for queue, numbers in figures.items():
             for field, family in families.items():
-                value = numbers[field] / 1000 if field.endswith("_ms") else float(numbers[field])
+                # enabled is None for a flag with an invalid value: counted as not enabled.
+                value = numbers[field] / 1000 if field.endswith("_ms") else float(numbers[field] or 0)
                 family.add_metric([queue], value)
         yield from families.values()
 

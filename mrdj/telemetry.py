@@ -23,7 +23,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 from django.conf import settings
 from django.db import close_old_connections
@@ -68,7 +68,7 @@ def status(with_last_export: bool = False) -> TelemetryStatus:
     if missing:
         names = " and ".join(f"OTEL_EXPORTER_OTLP_{name.upper()}_ENDPOINT" for name in missing)
         return TelemetryStatus("misconfigured", f"{names} not set (nor OTEL_EXPORTER_OTLP_ENDPOINT)")
-    where = ", ".join(f"{name} to {url}" for name, url in endpoints().items())
+    where = ", ".join(f"{name} to {shown(url)}" for name, url in endpoints().items())
     return TelemetryStatus("on", f"exporting {where}", last_export() if with_last_export else None)
 
 
@@ -85,16 +85,33 @@ def last_export() -> datetime | None:
 
 def silent_for(now: datetime | None = None) -> timedelta | None:
     """How long no process has exported, counted from its last export or, before the first,
-    from when it started telemetry; None when no process runs telemetry."""
+    from when it started exporting; None when no process runs telemetry."""
+    from django.db.models import Max
+    from django.db.models.functions import Coalesce
+
     from mrdj.models import TelemetryProcess
 
-    now = now or timezone.now()
-    references = [row.last_export_at or row.started_at for row in TelemetryProcess.objects.all()]
-    return now - max(references) if references else None
+    newest = TelemetryProcess.objects.aggregate(newest=Max(Coalesce("last_export_at", "started_at")))[
+        "newest"
+    ]
+    return (now or timezone.now()) - newest if newest else None
 
 
 def silence_ms() -> int:
     return get_config().get_int("OTEL_SILENCE_ALERT_MS", 300_000, minimum=1)
+
+
+def shown(url: str) -> str:
+    """A URL as it may be logged and displayed: without credentials or query string."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    return f"{parts.scheme}://{host}{f':{parts.port}' if parts.port else ''}{parts.path}"
+
+
+def host_only(url: str) -> str:
+    """What outgoing-HTTP spans may say of a URL: webhook URLs carry their secret in the path."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}/"
 
 
 def headers() -> dict[str, str]:
@@ -147,8 +164,13 @@ class Runtime:
         from mrdj.models import TelemetryProcess
 
         with suppress_instrumentation():  # the bookkeeping of an export is not worth a span
-            TelemetryProcess.objects.filter(name=_process_name()).update(last_export_at=timezone.now())
-            close_old_connections()
+            close_old_connections()  # a connection broken by a database blip is replaced
+            try:
+                TelemetryProcess.objects.filter(name=_process_name()).update(last_export_at=timezone.now())
+            except Exception as error:  # the export itself succeeded; say why it was not noted
+                log.error("could not note a telemetry export (%s)", type(error).__name__)
+            finally:
+                close_old_connections()
 
 
 runtime = Runtime()
@@ -200,7 +222,13 @@ def _install(role: str) -> None:
 
     config = get_config()
     urls = endpoints()
+    # Every setting is read (and refused, when invalid) before anything is built: a provider,
+    # once set, cannot be replaced in this process.
     timeout_ms = config.get_int("OTEL_EXPORT_TIMEOUT_MS", 5000, minimum=100)
+    schedule_delay_ms = config.get_int("OTEL_BSP_SCHEDULE_DELAY_MS", 1000, minimum=10)
+    export_interval_ms = config.get_int("OTEL_METRIC_EXPORT_INTERVAL_MS", 10_000, minimum=100)
+    ratio = config.get_int("OTEL_TRACES_SAMPLE_PERCENT", 100, minimum=0) / 100
+    sent_headers = headers()
     resource = Resource.create(
         {
             "service.name": config.get_str("OTEL_SERVICE_NAME") or SERVICE_NAME,
@@ -211,16 +239,14 @@ def _install(role: str) -> None:
             "mrdj.process.role": role,
         }
     )
-    sent_headers = headers()
     spans = _Gated(OTLPSpanExporter(endpoint=urls["traces"], headers=sent_headers, timeout=timeout_ms / 1000))
-    ratio = config.get_int("OTEL_TRACES_SAMPLE_PERCENT", 100, minimum=0) / 100
     root = ALWAYS_ON if ratio >= 1 else TraceIdRatioBased(ratio)
     tracer_provider = TracerProvider(resource=resource, sampler=_GatedSampler(ParentBased(root)))
     tracer_provider.add_span_processor(
         BatchSpanProcessor(
             spans,
             max_queue_size=2048,  # bounded: a collector that is down costs dropped spans, not memory
-            schedule_delay_millis=config.get_int("OTEL_BSP_SCHEDULE_DELAY_MS", 1000, minimum=10),
+            schedule_delay_millis=schedule_delay_ms,
             export_timeout_millis=timeout_ms,
         )
     )
@@ -230,7 +256,7 @@ def _install(role: str) -> None:
     )
     reader = PeriodicExportingMetricReader(
         metric_exporter,
-        export_interval_millis=config.get_int("OTEL_METRIC_EXPORT_INTERVAL_MS", 10_000, minimum=100),
+        export_interval_millis=export_interval_ms,
         export_timeout_millis=timeout_ms,
     )
     metrics.set_meter_provider(MeterProvider(resource=resource, metric_readers=[reader]))
@@ -241,11 +267,21 @@ def _started_exporting(role: str) -> None:
     """The silence detector counts from here until the first export succeeds."""
     from mrdj.models import TelemetryProcess
 
+    now = timezone.now()
     TelemetryProcess.objects.update_or_create(
-        name=_process_name(), defaults={"role": role, "started_at": timezone.now(), "last_export_at": None}
+        name=_process_name(), defaults={"role": role, "started_at": now, "last_export_at": None}
     )
+    # Processes come and go with every deploy and recycled worker: forget those gone a day.
+    TelemetryProcess.objects.filter(started_at__lt=now - timedelta(days=1)).exclude(
+        last_export_at__gte=now - timedelta(days=1)
+    ).delete()
     urls = endpoints()
-    log.info("Telemetry initialized (%s): traces to %s, metrics to %s", role, urls["traces"], urls["metrics"])
+    log.info(
+        "Telemetry initialized (%s): traces to %s, metrics to %s",
+        role,
+        shown(urls["traces"]),
+        shown(urls["metrics"]),
+    )
 
 
 def _instrument(role: str) -> None:
@@ -265,8 +301,9 @@ def _instrument(role: str) -> None:
         DjangoInstrumentor().instrument(**no_metrics)  # before the WSGI handler loads the middleware
     CeleryInstrumentor().instrument(**no_metrics)  # in the web process too: it puts the trace into the task
     RedisInstrumentor().instrument(**no_metrics)
-    URLLib3Instrumentor().instrument(**no_metrics)  # upstream deliveries, webhooks and Jira (mrdj/http.py)
-    RequestsInstrumentor().instrument(**no_metrics)
+    # Upstream deliveries, webhooks and Jira (mrdj/http.py): scheme and host only in the spans.
+    URLLib3Instrumentor().instrument(url_filter=host_only, **no_metrics)
+    RequestsInstrumentor().instrument(**no_metrics)  # no code of mrdj's uses requests today
     _trace_database()
 
 
@@ -277,11 +314,12 @@ def _trace_database() -> None:
     from django.db import connections
     from django.db.backends.signals import connection_created
     from opentelemetry import trace
+    from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
     tracer = trace.get_tracer("mrdj.db")
 
     def traced(execute, sql, params, many, context):
-        if not runtime.exporting:
+        if not runtime.exporting or not is_instrumentation_enabled():
             return execute(sql, params, many, context)
         connection = context["connection"]
         operation = sql.lstrip().split(" ", 1)[0].upper()

@@ -89,6 +89,8 @@ def test_an_intake_request_and_its_delivery_on_a_worker_are_one_trace(
     assert server.resource["mrdj.process.role"] == "web"
     assert deliver.resource["mrdj.process.role"] == "worker"
     assert str(upstream.url.split(":")[-1]) in str(upstream_call.attributes)
+    # Scheme and host only: webhook URLs carry their secret in the path.
+    assert "/sevensa/submit" not in str(upstream_call.attributes)
     assert collector.received[0].headers["authorization"] == f"Bearer {OTEL_SECRET}"
     log = (tmp_path / "web.log").read_text()
     assert "Telemetry initialized (web): traces to " + collector.url + "/v1/traces" in log
