@@ -299,6 +299,11 @@ def _instrument(role: str) -> None:
         from opentelemetry.instrumentation.django import DjangoInstrumentor
 
         DjangoInstrumentor().instrument(**no_metrics)  # before the WSGI handler loads the middleware
+        # Behind the switch: while off, a request does not even pass through it.
+        middleware = settings.MIDDLEWARE
+        middleware[middleware.index(DjangoInstrumentor._opentelemetry_middleware)] = (
+            "mrdj.telemetry.SwitchedDjangoMiddleware"
+        )
     CeleryInstrumentor().instrument(**no_metrics)  # in the web process too: it puts the trace into the task
     RedisInstrumentor().instrument(**no_metrics)
     # Upstream deliveries, webhooks and Jira (mrdj/http.py): scheme and host only in the spans.
@@ -422,3 +427,30 @@ def _gated_metric_exporter(inner):
             inner.shutdown(timeout_millis=timeout_millis, **kwargs)
 
     return GatedMetrics()
+
+
+class SwitchedDjangoMiddleware:
+    """OpenTelemetry's Django middleware, skipped entirely while telemetry is switched off: it
+    collects the request's attributes before the sampler has a say, on every request."""
+
+    def __init__(self, get_response):
+        from opentelemetry.instrumentation.django.middleware.otel_middleware import _DjangoMiddleware
+
+        self.get_response = get_response
+        self.traced = _DjangoMiddleware(get_response)
+
+    def __call__(self, request):
+        request.mrdj_traced = runtime.exporting  # decided once, for all hooks of this request
+        if request.mrdj_traced:
+            return self.traced(request)
+        return self.get_response(request)
+
+    def process_view(self, request, view_func, *args, **kwargs):
+        if getattr(request, "mrdj_traced", False):
+            return self.traced.process_view(request, view_func, *args, **kwargs)
+        return None
+
+    def process_exception(self, request, exception):
+        if getattr(request, "mrdj_traced", False):
+            return self.traced.process_exception(request, exception)
+        return None
