@@ -35,14 +35,13 @@ test: $(VENV)/.installed-dev test-tools
 # (package prometheus) to check GET /metrics. Installed here when missing and this runs
 # as root; elsewhere those tests say what to install and are skipped.
 test-tools:
-	@missing=""; \
-	test -x /usr/bin/chromium || missing="$$missing chromium"; \
-	command -v promtool >/dev/null || missing="$$missing prometheus"; \
-	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ]; then \
-		echo "Installing for the tests:$$missing"; \
+	@if [ "$$(id -u)" = 0 ]; then \
 		export DEBIAN_FRONTEND=noninteractive; \
-		apt-get install -y -q --no-install-recommends $$missing >/dev/null || \
-		(apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends $$missing >/dev/null); \
+		install() { apt-get install -y -q "$$@" >/dev/null || \
+			(apt-get update -q >/dev/null && apt-get install -y -q "$$@" >/dev/null); }; \
+		test -x /usr/bin/chromium || { echo "Installing Chromium for the browser tests"; install chromium; }; \
+		command -v promtool >/dev/null || \
+			{ echo "Installing promtool for the /metrics test"; install --no-install-recommends prometheus; }; \
 	fi
 
 lint: $(VENV)/.installed-dev
