@@ -6,6 +6,7 @@ receiver never disagree about the figures, the runbook step or the link.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -44,6 +45,11 @@ def human_ms(ms: int) -> str:
         return f"{minutes} min {seconds} s" if seconds else f"{minutes} min"
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+
+
+def human_delta(delta: timedelta) -> str:
+    """human_ms of a timedelta; a negative one reads as 0 s."""
+    return human_ms(max(int(delta.total_seconds() * 1000), 0))
 
 
 def _limit(value: int, describe=str) -> str:

@@ -17,7 +17,7 @@ from urllib.parse import quote, urlencode
 from django.db.models import Q
 from django.utils import timezone
 
-from alerting.content import human_ms
+from alerting.content import human_delta
 from alerting.models import Alert
 from mrdj import http
 from mrdj.config import get_config
@@ -196,7 +196,7 @@ def sync(alert_id: int, now: datetime | None = None) -> Alert | None:
             alert.jira_key = client.find(alert.label) or client.create(issue_fields(alert, settings))
             log.info("alert %s has Jira issue %s", alert.pk, alert.jira_key)
         elif not alert.firing and alert.jira_key and alert.jira_resolved_at is None:
-            lasted = human_ms(int(((alert.resolved_at or now) - alert.started_at).total_seconds() * 1000))
+            lasted = human_delta((alert.resolved_at or now) - alert.started_at)
             client.comment(
                 alert.jira_key,
                 f"Resolved by mrdj at {alert.resolved_at or now:%Y-%m-%d %H:%M:%S %Z}: the condition stayed "

@@ -17,7 +17,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from alerting import content, dispatch, evaluation, jira, sender, targets
-from alerting.content import human_ms
+from alerting.content import human_delta
 from alerting.evaluation import Condition
 from alerting.models import (
     ALL_QUEUES,
@@ -275,7 +275,7 @@ def _escalate_unacknowledged(now: datetime, timing: Timing) -> list[Notification
         ):
             continue
         target = timing.escalation_target(severity)
-        waited = human_ms(int(deadline.total_seconds() * 1000))
+        waited = human_delta(deadline)
         line = f"Not acknowledged within {waited}: escalating to {target}"
         channels = (target,) if target.startswith("#") else ()
         body = content.for_alert(alert, Event.UNACKNOWLEDGED, escalation=line)
@@ -294,9 +294,7 @@ def dr_reasons(firing: list[Alert], now: datetime, timing: Timing) -> list[str]:
     lasting = [alert for alert in critical if now - alert.critical_since >= timing.dr_after]
     if lasting:
         names = ", ".join(sorted({alert.queue or "all queues" for alert in lasting}))
-        reasons.append(
-            f"critical alert on {names} for over {human_ms(int(timing.dr_after.total_seconds() * 1000))}"
-        )
+        reasons.append(f"critical alert on {names} for over {human_delta(timing.dr_after)}")
     failing = sorted({alert.queue for alert in critical if alert.queue})
     if len(failing) >= 2:
         reasons.append(f"queues {' and '.join(failing)} critical at the same time")

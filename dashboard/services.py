@@ -72,10 +72,6 @@ def _jira_url(key: str) -> str:
     return f"{base}/browse/{key}" if base and key else ""
 
 
-def _ms(delta: timedelta) -> int:
-    return max(int(delta.total_seconds() * 1000), 0)
-
-
 def firing_alerts(now: datetime | None = None) -> list[AlertRow]:
     now = now or timezone.now()
     timing = alerting_services.Timing.read()
@@ -89,11 +85,9 @@ def firing_alerts(now: datetime | None = None) -> list[AlertRow]:
         )
         if not alert.acknowledged_at and alert.announced_at and escalated < told:
             left = alert.announced_at + timing.ack_deadline(alert.notified_severity) - now
-            escalates = content.human_ms(_ms(left)) if left > timedelta(0) else "now"
+            escalates = content.human_delta(left) if left > timedelta(0) else "now"
         rows.append(
-            AlertRow(
-                alert, content.human_ms(_ms(now - alert.started_at)), escalates, _jira_url(alert.jira_key)
-            )
+            AlertRow(alert, content.human_delta(now - alert.started_at), escalates, _jira_url(alert.jira_key))
         )
     return rows
 

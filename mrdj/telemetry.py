@@ -131,6 +131,7 @@ class Runtime:
         self.role = ""
         self.pid = 0
         self.installed = False
+        self.failed = False
         self.exporting = False
         self.reason = ""
         self.last_recorded = 0.0
@@ -143,9 +144,15 @@ class Runtime:
         state = status()
         with self.lock:
             if not self.installed and all(endpoints().values()):
-                _install(self.role)
+                # Once per process, failed or not: a provider, once set, cannot be replaced, and
+                # retrying every few seconds would stack up exporter threads.
                 self.installed = True
-            exporting = state.state == "on" and self.installed
+                try:
+                    _install(self.role)
+                except Exception:
+                    self.failed = True
+                    raise
+            exporting = state.state == "on" and self.installed and not self.failed
             if exporting and not self.exporting:
                 _started_exporting(self.role)
             if not exporting and state.reason != self.reason:
@@ -184,13 +191,8 @@ def bootstrap(role: str) -> None:
     """Start telemetry for this process (idempotent per process) and watch for switches."""
     if runtime.pid == os.getpid():
         return
-    runtime.role, runtime.pid, runtime.installed, runtime.exporting, runtime.reason = (
-        role,
-        os.getpid(),
-        False,
-        False,
-        "",
-    )
+    runtime.__init__()  # a forked child starts from nothing: its parent's threads are gone
+    runtime.role, runtime.pid = role, os.getpid()
     try:
         runtime.refresh()
     except Exception:
