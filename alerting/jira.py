@@ -106,6 +106,14 @@ class JiraClient:
     def comment(self, key: str, text: str) -> None:
         self._call("POST", f"/rest/api/2/issue/{quote(key)}/comment", {"body": text}, ok=(200, 201))
 
+    def status(self, key: str) -> tuple[str, bool]:
+        """The issue's status name, and whether Jira counts it as done (resolved)."""
+        response = self._call("GET", f"/rest/api/2/issue/{quote(key)}?fields=status,resolution")
+        fields = json.loads(response.body or b"{}").get("fields") or {}
+        status = fields.get("status") or {}
+        category = (status.get("statusCategory") or {}).get("key", "")
+        return status.get("name", "?"), category == "done" or bool(fields.get("resolution"))
+
     def transition(self, key: str, name: str) -> None:
         response = self._call("GET", f"/rest/api/2/issue/{quote(key)}/transitions")
         transitions = json.loads(response.body).get("transitions", [])
@@ -194,6 +202,7 @@ def sync(alert_id: int, now: datetime | None = None) -> Alert | None:
     try:
         if alert.firing and not alert.jira_key:
             alert.jira_key = client.find(alert.label) or client.create(issue_fields(alert, settings))
+            alert.jira_created_at = now
             log.info("alert %s has Jira issue %s", alert.pk, alert.jira_key)
         elif not alert.firing and alert.jira_key and alert.jira_resolved_at is None:
             lasted = human_delta((alert.resolved_at or now) - alert.started_at)
@@ -210,5 +219,7 @@ def sync(alert_id: int, now: datetime | None = None) -> Alert | None:
     except JiraError as error:
         alert.jira_error = str(error)[:300]  # busy until the retry time: the next tick tries again
         log.warning("Jira for alert %s: %s; trying again later", alert.pk, error)
-    alert.save(update_fields=["jira_key", "jira_resolved_at", "jira_error", "jira_busy_until"])
+    alert.save(
+        update_fields=["jira_key", "jira_created_at", "jira_resolved_at", "jira_error", "jira_busy_until"]
+    )
     return alert

@@ -154,6 +154,7 @@ class Alert(models.Model):
     )
     acknowledged_at = models.DateTimeField("acknowledged at", null=True, blank=True)
     jira_key = models.CharField("Jira issue", max_length=64, blank=True)
+    jira_created_at = models.DateTimeField("Jira issue opened at", null=True, blank=True)
     jira_resolved_at = models.DateTimeField("Jira told of resolution at", null=True, blank=True)
     jira_busy_until = models.DateTimeField(
         "Jira claimed until", null=True, blank=True, help_text="One process talks to Jira about it at a time."
@@ -194,6 +195,7 @@ class Notification(models.Model):
         UNACKNOWLEDGED = "unacknowledged", "not acknowledged in time"
         RESOLVED = "resolved", "resolved"
         DR = "dr", "activate the DR plan"
+        INCIDENT = "incident", "incident reminder or status update"
         SMOKE = "smoke", "smoke test"
 
     alert = models.ForeignKey(Alert, null=True, blank=True, on_delete=models.CASCADE)

@@ -16,7 +16,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from alerting import content, dispatch, evaluation, jira, sender, targets
+from alerting import content, dispatch, evaluation, jira, sender, signals, targets
 from alerting.content import human_delta
 from alerting.evaluation import Condition
 from alerting.models import (
@@ -50,16 +50,12 @@ class Timing:
     @classmethod
     def read(cls) -> Timing:
         config = get_config()
-
-        def ms(name: str, default: int) -> timedelta:
-            return timedelta(milliseconds=config.get_int(name, default))
-
         return cls(
-            throttle=ms("ALERT_THROTTLE_MS", 120_000),
-            resolve_quiet=ms("ALERT_RESOLVE_QUIET_MS", 600_000),
-            ack_warning=ms("ALERT_ACK_WARNING_MS", 300_000),
-            ack_critical=ms("ALERT_ACK_CRITICAL_MS", 120_000),
-            dr_after=ms("ALERT_DR_AFTER_MS", 600_000),
+            throttle=config.get_ms("ALERT_THROTTLE_MS", 120_000),
+            resolve_quiet=config.get_ms("ALERT_RESOLVE_QUIET_MS", 600_000),
+            ack_warning=config.get_ms("ALERT_ACK_WARNING_MS", 300_000),
+            ack_critical=config.get_ms("ALERT_ACK_CRITICAL_MS", 120_000),
+            dr_after=config.get_ms("ALERT_DR_AFTER_MS", 600_000),
             escalation_warning=config.get_str("ALERT_ESCALATION_WARNING", "#oncall-ops"),
             escalation_critical=config.get_str("ALERT_ESCALATION_CRITICAL", "@ic-oncall"),
         )
@@ -101,6 +97,8 @@ def evaluate(now: datetime | None = None, conditions: list[Condition] | None = N
     sent += _dr_trigger(now, timing)
     for pk in jira.due(now, jira.JiraSettings.read()):
         sender.in_background(jira.sync, pk, now)
+    # Receivers' errors are logged by Django and do not undo the alerts' progress.
+    signals.evaluated.send_robust(sender=Alert, now=now)
     return sent
 
 
@@ -348,7 +346,9 @@ def acknowledge(alert: Alert, actor: Any, now: datetime | None = None) -> bool:
             actor=actor,
             target=f"alert {alert.pk}: {alert.queue or 'all'} {alert.kind}",
             after={"severity": alert.severity, "state": alert.state, "jira": alert.jira_key},
+            at=now,
         )
+        signals.acknowledged.send_robust(sender=Alert, alert=alert, actor=actor, now=now)
     return bool(won)
 
 
@@ -366,6 +366,7 @@ def create_silence(
         actor=actor,
         target=queue or "all queues",
         after={"until": ends_at.isoformat(), "reason": silence.reason},
+        at=now,
     )
     return silence
 
@@ -382,6 +383,7 @@ def expire_silence(silence: Silence, actor: Any, now: datetime | None = None) ->
         target=silence.queue or "all queues",
         before={"until": before.isoformat()},
         after={"until": now.isoformat()},
+        at=now,
     )
     return True
 

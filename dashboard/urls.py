@@ -1,6 +1,6 @@
 from django.urls import path
 
-from dashboard import views
+from dashboard import incident_views, views
 
 app_name = "dashboard"
 urlpatterns = [
@@ -19,4 +19,13 @@ urlpatterns = [
     path("health/", views.health, name="health"),
     path("readiness/", views.readiness, name="readiness"),
     path("audit/", views.audit, name="audit"),
+    path("incidents/", incident_views.incidents, name="incidents"),
+    path("incidents/open", incident_views.open_incident, name="incident-open"),
+    path("incidents/<int:incident_id>/", incident_views.incident, name="incident"),
+    path("incidents/<int:incident_id>/claim", incident_views.claim, name="incident-claim"),
+    path("incidents/<int:incident_id>/note", incident_views.note, name="incident-note"),
+    path("incidents/<int:incident_id>/checklist", incident_views.check, name="incident-checklist"),
+    path("incidents/<int:incident_id>/root-cause", incident_views.root_cause, name="incident-root-cause"),
+    path("incidents/<int:incident_id>/mitigate", incident_views.mitigate, name="incident-mitigate"),
+    path("incidents/<int:incident_id>/resolve", incident_views.resolve, name="incident-resolve"),
 ]

@@ -6,9 +6,7 @@ from collections.abc import Callable
 from datetime import datetime
 from functools import wraps
 
-from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -16,31 +14,18 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from alerting import services as alerting_services
 from alerting.models import Alert, Delivery, Silence
 from dashboard import services
+from incidents import services as incident_services
 from integrations import services as queue_services
 from integrations.queues import QUEUES
+from mrdj.auth import staff_only
 from mrdj.config import ConfigError
 from mrdj.flags import describe_flags, set_flag
 from mrdj.models import AuditEvent
-
-
-def staff_only(view: Callable) -> Callable:
-    """Anonymous users go to the login page; logged-in non-staff get 403."""
-
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args, **kwargs):
-        if not request.user.is_authenticated:
-            return redirect_to_login(request.get_full_path(), reverse(settings.LOGIN_URL))
-        if not request.user.is_staff:
-            raise PermissionDenied("the dashboard is for staff")
-        return view(request, *args, **kwargs)
-
-    return never_cache(wrapper)
 
 
 def action(permission: str) -> Callable:
@@ -60,22 +45,31 @@ def action(permission: str) -> Callable:
     return decorator
 
 
-def _done(
-    request: HttpRequest, message: str, level: int = messages.SUCCESS, fallback: str = "dashboard:queues"
+def answer(
+    request: HttpRequest,
+    message: str,
+    level: int = messages.SUCCESS,
+    fallback: str = "dashboard:queues",
+    back: str = "",
 ):
     """Answer fetch() with JSON, a plain form post with a message and a redirect back."""
     if "application/json" in request.headers.get("Accept", ""):
         status = 200 if level < messages.ERROR else 400
         return JsonResponse({"message": message, "level": messages.DEFAULT_TAGS[level]}, status=status)
     messages.add_message(request, level, message)
-    back = request.POST.get("next", "")
+    back = back or request.POST.get("next", "")
     if not url_has_allowed_host_and_scheme(back, {request.get_host()}, request.is_secure()):
         back = reverse(fallback)
     return redirect(back)
 
 
-def _page(request: HttpRequest, template: str, tab: str, **context) -> HttpResponse:
-    return render(request, f"dashboard/{template}", {"tab": tab, **context})
+def render_page(request: HttpRequest, template: str, tab: str, **context) -> HttpResponse:
+    """Every page carries the banner of the incidents still open."""
+    return render(
+        request,
+        f"dashboard/{template}",
+        {"tab": tab, "open_incidents": incident_services.active(), **context},
+    )
 
 
 # --- Pages
@@ -84,7 +78,7 @@ def _page(request: HttpRequest, template: str, tab: str, **context) -> HttpRespo
 @require_GET
 @staff_only
 def queues(request: HttpRequest) -> HttpResponse:
-    return _page(request, "queues.html", "queues", **services.queue_cards(), refresh_ms=5000)
+    return render_page(request, "queues.html", "queues", **services.queue_cards(), refresh_ms=5000)
 
 
 @require_GET
@@ -104,14 +98,14 @@ def flags(request: HttpRequest) -> HttpResponse:
     except ConfigError as error:
         messages.error(request, str(error))
         states = []
-    return _page(request, "flags.html", "flags", flags=states)
+    return render_page(request, "flags.html", "flags", flags=states)
 
 
 @require_GET
 @staff_only
 def alerts(request: HttpRequest) -> HttpResponse:
     default_end = timezone.localtime() + timezone.timedelta(hours=1)
-    return _page(
+    return render_page(
         request,
         "alerts.html",
         "alerts",
@@ -123,14 +117,14 @@ def alerts(request: HttpRequest) -> HttpResponse:
 @require_GET
 @staff_only
 def health(request: HttpRequest) -> HttpResponse:
-    return _page(request, "health.html", "health", **services.health())
+    return render_page(request, "health.html", "health", **services.health())
 
 
 @require_GET
 @staff_only
 def readiness(request: HttpRequest) -> HttpResponse:
     checks = services.readiness()
-    return _page(
+    return render_page(
         request,
         "readiness.html",
         "readiness",
@@ -149,7 +143,7 @@ def audit(request: HttpRequest) -> HttpResponse:
         events = events.filter(action=kind)
     page = Paginator(events, 50).get_page(request.GET.get("page"))
     kinds = AuditEvent.objects.order_by("action").values_list("action", flat=True).distinct()
-    return _page(request, "audit.html", "audit", page=page, kinds=list(kinds), kind=kind)
+    return render_page(request, "audit.html", "audit", page=page, kinds=list(kinds), kind=kind)
 
 
 # --- Actions
@@ -158,9 +152,9 @@ def audit(request: HttpRequest) -> HttpResponse:
 def _bulk(request: HttpRequest, queue: str, run: Callable, done: str) -> HttpResponse:
     target = QUEUES.get(queue)
     if target is None:
-        return _done(request, f"unknown queue {queue!r}", messages.ERROR)
+        return answer(request, f"unknown queue {queue!r}", messages.ERROR)
     moved = run(target, request.user)
-    return _done(request, f"{queue}: {moved} {done}")
+    return answer(request, f"{queue}: {moved} {done}")
 
 
 @action("integrations.flush_job")
@@ -177,12 +171,12 @@ def replay(request: HttpRequest, queue: str) -> HttpResponse:
 def mode(request: HttpRequest) -> HttpResponse:
     wanted = request.POST.get("mode", "")
     if wanted not in ("celery", "in-process"):
-        return _done(request, "mode must be celery or in-process", messages.ERROR)
+        return answer(request, "mode must be celery or in-process", messages.ERROR)
     try:
         queue_services.switch_mode(wanted == "celery", request.user)
     except ConfigError as error:
-        return _done(request, str(error), messages.ERROR)
-    return _done(request, f"Jobs now run {'on Celery over Redis' if wanted == 'celery' else 'in-process'}.")
+        return answer(request, str(error), messages.ERROR)
+    return answer(request, f"Jobs now run {'on Celery over Redis' if wanted == 'celery' else 'in-process'}.")
 
 
 @action("mrdj.change_flags")
@@ -191,24 +185,24 @@ def flag(request: HttpRequest, name: str) -> HttpResponse:
     try:
         set_flag(name, value, actor=request.user)
     except ConfigError as error:  # FlagError included: unknown or forced flag, invalid value
-        return _done(request, str(error), messages.ERROR, "dashboard:flags")
-    return _done(request, f"{name} is now {value}.", fallback="dashboard:flags")
+        return answer(request, str(error), messages.ERROR, "dashboard:flags")
+    return answer(request, f"{name} is now {value}.", fallback="dashboard:flags")
 
 
 @action("alerting.acknowledge_alert")
 def acknowledge(request: HttpRequest, alert_id: int) -> HttpResponse:
     alert = get_object_or_404(Alert, pk=alert_id)
     if not alert.firing:
-        return _done(
+        return answer(
             request,
             f"alert {alert_id} is resolved; nothing to acknowledge",
             messages.WARNING,
             "dashboard:alerts",
         )
     if alerting_services.acknowledge(alert, request.user):
-        return _done(request, f"You are first responder for alert {alert_id}.", fallback="dashboard:alerts")
+        return answer(request, f"You are first responder for alert {alert_id}.", fallback="dashboard:alerts")
     who = alert.acknowledged_by_name
-    return _done(
+    return answer(
         request, f"alert {alert_id} was already acknowledged by {who}.", messages.WARNING, "dashboard:alerts"
     )
 
@@ -225,26 +219,26 @@ def _local_moment(raw: str) -> datetime | None:
 def silence(request: HttpRequest) -> HttpResponse:
     queue = request.POST.get("queue", "")
     if queue and queue not in QUEUES:
-        return _done(request, f"unknown queue {queue!r}", messages.ERROR, "dashboard:alerts")
+        return answer(request, f"unknown queue {queue!r}", messages.ERROR, "dashboard:alerts")
     ends_at = _local_moment(request.POST.get("ends_at", ""))
     if ends_at is None:
-        return _done(request, "until: give a date and time", messages.ERROR, "dashboard:alerts")
+        return answer(request, "until: give a date and time", messages.ERROR, "dashboard:alerts")
     try:
         created = alerting_services.create_silence(
             queue, ends_at, request.POST.get("reason", ""), request.user
         )
     except ValidationError as error:
         problems = "; ".join(f"{field}: {' '.join(text)}" for field, text in error.message_dict.items())
-        return _done(request, problems, messages.ERROR, "dashboard:alerts")
-    return _done(request, f"Silenced: {created}.", fallback="dashboard:alerts")
+        return answer(request, problems, messages.ERROR, "dashboard:alerts")
+    return answer(request, f"Silenced: {created}.", fallback="dashboard:alerts")
 
 
 @action("alerting.add_silence")
 def expire_silence(request: HttpRequest, silence_id: int) -> HttpResponse:
     found = get_object_or_404(Silence, pk=silence_id)
     if alerting_services.expire_silence(found, request.user):
-        return _done(request, f"Ended: {found}.", fallback="dashboard:alerts")
-    return _done(request, "That silence had already ended.", messages.WARNING, "dashboard:alerts")
+        return answer(request, f"Ended: {found}.", fallback="dashboard:alerts")
+    return answer(request, "That silence had already ended.", messages.WARNING, "dashboard:alerts")
 
 
 @action("alerting.send_test_alert")
@@ -252,15 +246,15 @@ def test_alert(request: HttpRequest) -> HttpResponse:
     try:
         deliveries = alerting_services.send_test_alert(request.user)
     except ConfigError as error:
-        return _done(request, str(error), messages.ERROR, "dashboard:alerts")
+        return answer(request, str(error), messages.ERROR, "dashboard:alerts")
     if not deliveries:
-        return _done(
+        return answer(
             request, "ALERT_WEBHOOK_URLS is empty: nothing to test.", messages.ERROR, "dashboard:alerts"
         )
     failed = [d for d in deliveries if d.status != Delivery.Status.SENT]
     summary = "; ".join(f"{d.target}: {d.response_code or d.error}" for d in deliveries)
     level = messages.ERROR if failed else messages.SUCCESS
-    return _done(
+    return answer(
         request,
         f"Test alert: {len(deliveries) - len(failed)} of {len(deliveries)} took it ({summary}).",
         level,

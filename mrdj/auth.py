@@ -1,4 +1,4 @@
-"""Who may call a machine endpoint: a bearer token, or a logged-in staff user."""
+"""Who may call what: staff pages, and machine endpoints (a bearer token, or a logged-in staff user)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,13 @@ import hmac
 from collections.abc import Callable
 from functools import wraps
 
+from django.conf import settings
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
 from mrdj.config import get_config
@@ -79,3 +84,17 @@ def token_or_staff(*variables: str, permission: str | None = None) -> Callable:
         return wrapper
 
     return decorator
+
+
+def staff_only(view: Callable) -> Callable:
+    """A page for staff: anonymous users go to the login page, logged-in non-staff get 403."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path(), reverse(settings.LOGIN_URL))
+        if not request.user.is_staff:
+            raise PermissionDenied("the dashboard is for staff")
+        return view(request, *args, **kwargs)
+
+    return never_cache(wrapper)

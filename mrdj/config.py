@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 import os
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -78,6 +79,10 @@ class Config:
     def get_int(self, name: str, default: int, minimum: int | None = 0) -> int:
         raw, _ = self.lookup(name)
         return default if raw is None else parse_int(name, raw, minimum)
+
+    def get_ms(self, name: str, default: int, minimum: int | None = 0) -> timedelta:
+        """A duration given in milliseconds, as the playbook's *_MS variables are."""
+        return timedelta(milliseconds=self.get_int(name, default, minimum))
 
     def get_list(self, name: str, default: tuple[str, ...] = ()) -> list[str]:
         raw, _ = self.lookup(name)

@@ -2,13 +2,14 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 class AuditEvent(models.Model):
     """One operator action: who did what to what, with the state before and after."""
 
     created_at = models.DateTimeField(
-        "when", auto_now_add=True, db_index=True, help_text="When the action was taken."
+        "when", default=timezone.now, db_index=True, help_text="When the action was taken."
     )
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,

@@ -130,6 +130,7 @@ INSTALLED_APPS = [
     "mrdj",
     "integrations",
     "alerting",
+    "incidents",
     "personalization",
     "dashboard",
 ]

@@ -13,5 +13,6 @@ urlpatterns = [
     path("dashboard/", include("dashboard.urls")),
     path("", include("integrations.urls")),
     path("", include("alerting.urls")),
+    path("", include("incidents.urls")),
     path("", include("personalization.urls")),
 ]

@@ -320,6 +320,43 @@ def webhooks(transactional_db, managed_env):
         sender.shutdown()
 
 
+@pytest.fixture
+def hooks(webhooks, managed_env):
+    """The webhook receiver, with limits so low that a handful of real jobs crosses them."""
+    managed_env.update(
+        {
+            "ALERT_QUEUE_WARNING_BACKLOG": "2",
+            "ALERT_QUEUE_CRITICAL_BACKLOG": "4",
+            "ALERT_QUEUE_DEAD_LETTER_WARNING": "1",
+            "ALERT_RESOLVE_QUIET_MS": "600000",
+        }
+    )
+    return webhooks
+
+
+@pytest.fixture
+def fake_jira(webhooks, managed_env):
+    """FakeJira behind a loopback receiver, with ALERT_JIRA_* pointing at it and low queue limits."""
+    from tests.fake_jira import FakeJira
+    from tests.receivers import Receiver
+
+    fake = FakeJira()
+    with Receiver(respond=fake.respond) as receiver:
+        managed_env.update(
+            {
+                "ALERT_JIRA_ENDPOINT": receiver.url,
+                "ALERT_JIRA_USER": "ops-bot@misterdj.example",
+                "ALERT_JIRA_TOKEN": "jira-api-token",
+                "ALERT_ONCALL_PRIMARY": "@primary-oncall",
+                "ALERT_QUEUE_WARNING_BACKLOG": "2",
+                "ALERT_QUEUE_CRITICAL_BACKLOG": "4",
+                "ALERT_JIRA_READ_TIMEOUT_MS": "2000",
+            }
+        )
+        fake.receiver = receiver
+        yield fake
+
+
 # --- Browser tests
 
 CHROMIUM = "/usr/bin/chromium"
@@ -380,7 +417,9 @@ class BrowserPage:
 
 @pytest.fixture
 def browser_page(chromium, live_server, request):
-    context = chromium.new_context(viewport={"width": 1280, "height": 900})
+    marker = request.node.get_closest_marker("browser_timezone")
+    options = {"timezone_id": marker.args[0]} if marker else {}
+    context = chromium.new_context(viewport={"width": 1280, "height": 900}, **options)
     page = context.new_page()
     page.set_default_timeout(15_000)
     yield BrowserPage(page, live_server.url, request.node.name.replace("[", "-").rstrip("]"))

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import base64
-import json
-import re
-import threading
 from datetime import timedelta
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 import pytest
 from django.utils import timezone
@@ -17,68 +14,12 @@ from alerting.models import Alert
 from integrations.models import Job, Status
 from integrations.services import recount
 from tests.conftest import wait_until
+from tests.fake_jira import FakeJira
 from tests.receivers import Answer, Receiver
 from tests.support import put_jobs
 
 pytestmark = pytest.mark.django_db(transaction=True)
 MINUTE = timedelta(minutes=1)
-
-
-class FakeJira:
-    """Issues in memory; can be down, or slow to answer a create it has already done."""
-
-    def __init__(self):
-        self.issues: dict[str, dict] = {}
-        self.comments: dict[str, list[str]] = {}
-        self.transitions: list[tuple[str, str]] = []
-        self.down = False
-        self.slow_create = 0.0
-        self.lock = threading.Lock()
-
-    def respond(self, request) -> Answer:
-        if self.down:
-            return Answer(503, body=b'{"errorMessages":["Jira is down for maintenance"]}')
-        path = urlsplit(request.path).path
-        with self.lock:
-            if path == "/rest/api/2/search/jql":
-                jql = parse_qs(urlsplit(request.path).query)["jql"][0]
-                label = re.fullmatch(r'labels = "([^"]+)"', jql).group(1)
-                found = [{"id": "1", "key": k} for k, f in self.issues.items() if label in f["labels"]]
-                return Answer(200, body=json.dumps({"issues": found, "isLast": True}).encode())
-            if path == "/rest/api/2/issue" and request.method == "POST":
-                key = f"OPS-{len(self.issues) + 1}"
-                self.issues[key] = request.json()["fields"]
-                body = json.dumps({"id": "10000", "key": key, "self": f"/rest/api/2/issue/{key}"}).encode()
-                return Answer(201, body=body, delay=self.slow_create)
-            match = re.fullmatch(r"/rest/api/2/issue/([A-Z]+-\d+)/(comment|transitions)", path)
-            if match and match.group(2) == "comment":
-                self.comments.setdefault(match.group(1), []).append(request.json()["body"])
-                return Answer(201, body=b'{"id": "1"}')
-            if match and request.method == "GET":
-                return Answer(200, body=b'{"transitions": [{"id": "31", "name": "Done"}]}')
-            if match:
-                self.transitions.append((match.group(1), request.json()["transition"]["id"]))
-                return Answer(204, body=b"")
-        return Answer(404, body=b'{"errorMessages":["not found"]}')
-
-
-@pytest.fixture
-def fake_jira(webhooks, managed_env):
-    fake = FakeJira()
-    with Receiver(respond=fake.respond) as receiver:
-        managed_env.update(
-            {
-                "ALERT_JIRA_ENDPOINT": receiver.url,
-                "ALERT_JIRA_USER": "ops-bot@misterdj.example",
-                "ALERT_JIRA_TOKEN": "jira-api-token",
-                "ALERT_ONCALL_PRIMARY": "@primary-oncall",
-                "ALERT_QUEUE_WARNING_BACKLOG": "2",
-                "ALERT_QUEUE_CRITICAL_BACKLOG": "4",
-                "ALERT_JIRA_READ_TIMEOUT_MS": "2000",
-            }
-        )
-        fake.receiver = receiver
-        yield fake
 
 
 def creates(fake: FakeJira) -> list:

@@ -22,20 +22,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 MINUTE = timedelta(minutes=1)
 
 
-@pytest.fixture
-def hooks(webhooks, managed_env):
-    """Low limits, so a handful of real jobs crosses them."""
-    managed_env.update(
-        {
-            "ALERT_QUEUE_WARNING_BACKLOG": "2",
-            "ALERT_QUEUE_CRITICAL_BACKLOG": "4",
-            "ALERT_QUEUE_DEAD_LETTER_WARNING": "1",
-            "ALERT_RESOLVE_QUIET_MS": "600000",
-        }
-    )
-    return webhooks
-
-
 def arrived(receiver, path: str, count: int) -> list[dict]:
     wait_until(lambda: len(receiver.to(path)) >= count, timeout=10, message=f"{count} requests on {path}")
     return [request.json() for request in receiver.to(path)]

@@ -48,11 +48,11 @@ def test_the_example_documents_every_variable_of_playbook_sections_0_to_6(tmp_pa
     assert named - documented == set()
 
 
-def test_the_example_documents_every_alert_and_personalization_variable_the_code_reads(tmp_path):
-    apps = ("alerting", "personalization")
+def test_the_example_documents_every_alert_incident_and_personalization_variable_the_code_reads(tmp_path):
+    apps = ("alerting", "incidents", "personalization")
     code = "\n".join(path.read_text() for app in apps for path in (ROOT / app).rglob("*.py"))
-    read = set(re.findall(r'"((?:ALERT|PERSONALIZATION)_[A-Z0-9_]+)"', code))
-    assert len(read) >= 33
+    read = set(re.findall(r'"((?:ALERT|INCIDENT|PERSONALIZATION)_[A-Z0-9_]+)"', code))
+    assert len(read) >= 41
 
     assert read - set(uncommented_example(tmp_path).values()) == set()
 
@@ -61,6 +61,6 @@ def test_the_example_alert_settings_are_valid(tmp_path, settings):
     from django.core import checks
 
     settings.MANAGED_ENV_PATH = str(uncommented_example(tmp_path).path)
-    errors = [e for e in checks.run_checks() if e.id.startswith("alerting.")]
+    errors = [e for e in checks.run_checks() if e.id.startswith(("alerting.", "incidents."))]
 
     assert errors == []

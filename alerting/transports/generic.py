@@ -32,6 +32,7 @@ class GenericJson(Transport):
             "runbook": content["runbook"],
             "escalation": content["escalation"],
             "alert_id": content.get("alert_id"),
+            "incident_id": content.get("incident_id"),
             "started_at": content.get("started_at"),
             "dashboard_url": content["dashboard_url"],
         }

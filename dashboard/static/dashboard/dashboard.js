@@ -1,4 +1,5 @@
-// mrdj ops dashboard: confirm bulk actions, run flush/replay without a reload, refresh the queue cards.
+// mrdj ops dashboard: confirm bulk actions, run flush/replay without a reload, refresh the queue cards,
+// show times in the operator's timezone and count incident deadlines down.
 (function () {
   "use strict";
 
@@ -62,6 +63,36 @@
       })
       .then(refreshQueues);
   });
+
+  // Times in the operator's own timezone (the server renders them in TIME_ZONE as a fallback).
+  var localTime = new Intl.DateTimeFormat(undefined, {
+    year: "numeric", month: "2-digit", day: "2-digit",
+    hour: "2-digit", minute: "2-digit", second: "2-digit", timeZoneName: "short",
+  });
+  document.querySelectorAll("time[data-local]").forEach(function (el) {
+    var moment = new Date(el.getAttribute("datetime"));
+    if (!isNaN(moment)) el.textContent = localTime.format(moment);
+  });
+
+  function spell(ms) {
+    var s = Math.floor(Math.abs(ms) / 1000), m = Math.floor(s / 60), h = Math.floor(m / 60);
+    if (h) return h + " h " + (m % 60) + " min";
+    if (m) return m + " min " + (s % 60) + " s";
+    return s + " s";
+  }
+
+  function countDown() {
+    document.querySelectorAll("[data-deadline]").forEach(function (el) {
+      var left = new Date(el.dataset.deadline) - new Date();
+      var out = el.querySelector(".countdown");
+      out.textContent = left > 0 ? "in " + spell(left) : "overdue by " + spell(left);
+      out.classList.toggle("overdue", left <= 0);
+    });
+  }
+  if (document.querySelector("[data-deadline]")) {
+    countDown();
+    window.setInterval(countDown, 1000);
+  }
 
   var grid = document.querySelector("[data-queues-url]");
   if (grid) {

@@ -1,0 +1,121 @@
+"""The Incidents tab: pages for staff, and POST actions that each call one incidents service."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from django.views.decorators.http import require_GET
+
+from dashboard import incident_pages
+from dashboard.views import action, answer, render_page
+from incidents import services
+from incidents.models import Incident
+from incidents.services import IncidentError
+from mrdj.auth import staff_only
+
+CHANGE = "incidents.change_incident"
+
+
+@require_GET
+@staff_only
+def incidents(request: HttpRequest) -> HttpResponse:
+    return render_page(
+        request,
+        "incidents.html",
+        "incidents",
+        **incident_pages.list_page(request.user, request.GET.get("page")),
+    )
+
+
+@require_GET
+@staff_only
+def incident(request: HttpRequest, incident_id: int) -> HttpResponse:
+    found = get_object_or_404(Incident, pk=incident_id)
+    return render_page(
+        request, "incident.html", "incidents", **incident_pages.detail_page(found, request.user)
+    )
+
+
+def incident_action(permission: str = CHANGE) -> Callable:
+    """An action on one incident: the incident, or 404; an IncidentError becomes its message."""
+
+    def decorator(view: Callable) -> Callable:
+        @action(permission)
+        @wraps(view)
+        def wrapper(request: HttpRequest, incident_id: int) -> HttpResponse:
+            found = get_object_or_404(Incident, pk=incident_id)
+            back = reverse("dashboard:incident", args=[found.pk])
+            try:
+                text = view(request, found)
+            except IncidentError as error:
+                return answer(request, "; ".join(error.problems), messages.ERROR, back=back)
+            return answer(request, text, back=back)
+
+        return wrapper
+
+    return decorator
+
+
+@action("incidents.add_incident")
+def open_incident(request: HttpRequest) -> HttpResponse:
+    try:
+        created = services.open_incident(
+            request.POST.get("title", ""),
+            request.POST.get("severity", ""),
+            request.POST.getlist("queues"),
+            request.user,
+        )
+    except IncidentError as error:
+        return answer(request, "; ".join(error.problems), messages.ERROR, back=reverse("dashboard:incidents"))
+    return answer(
+        request, f"{created.reference} opened.", back=reverse("dashboard:incident", args=[created.pk])
+    )
+
+
+@incident_action()
+def claim(request: HttpRequest, incident: Incident) -> str:
+    role = services.claim_role(
+        incident, request.POST.get("role", ""), request.user, take_over=request.POST.get("take_over") == "1"
+    )
+    return f"You are {role.get_name_display()} of {incident.reference}."
+
+
+@incident_action()
+def note(request: HttpRequest, incident: Incident) -> str:
+    update = request.POST.get("kind") == "update"
+    services.add_note(incident, request.POST.get("text", ""), request.user, update=update)
+    return "Status update posted and sent." if update else "Note added."
+
+
+@incident_action()
+def check(request: HttpRequest, incident: Incident) -> str:
+    done = request.POST.get("done", "1") == "1"
+    services.tick(
+        incident, request.POST.get("item", ""), request.user, value=request.POST.get("value", ""), done=done
+    )
+    return "Checklist updated."
+
+
+@incident_action()
+def root_cause(request: HttpRequest, incident: Incident) -> str:
+    services.set_root_cause(incident, request.POST.get("root_cause", ""), request.user)
+    return "Root cause recorded; it goes on every Jira ticket of the incident."
+
+
+@incident_action()
+def mitigate(request: HttpRequest, incident: Incident) -> str:
+    if services.mitigate(incident, request.user):
+        return f"{incident.reference} is mitigated."
+    raise IncidentError(f"{incident.reference} is {incident.state}: only an open incident can be mitigated")
+
+
+@incident_action()
+def resolve(request: HttpRequest, incident: Incident) -> str:
+    written = services.resolve(incident, request.user)
+    where = f" Dossier written to {', '.join(written)}." if written else ""
+    return f"{incident.reference} is resolved.{where}"

@@ -1,0 +1,13 @@
+from django.apps import AppConfig
+
+
+class IncidentsConfig(AppConfig):
+    name = "incidents"
+    verbose_name = "Incidents"
+
+    def ready(self) -> None:
+        from alerting import signals
+        from incidents import checks, tracking  # noqa: F401 (checks registers itself)
+
+        signals.evaluated.connect(tracking.on_evaluated, dispatch_uid="incidents-track")
+        signals.acknowledged.connect(tracking.on_acknowledged, dispatch_uid="incidents-first-responder")
