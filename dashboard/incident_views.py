@@ -117,5 +117,10 @@ def mitigate(request: HttpRequest, incident: Incident) -> str:
 @incident_action()
 def resolve(request: HttpRequest, incident: Incident) -> str:
     written = services.resolve(incident, request.user)
-    where = f" Dossier written to {', '.join(written)}." if written else ""
+    if written.error:
+        return (
+            f"{incident.reference} is resolved, but its dossier could not be written ({written.error}): "
+            f"run python manage.py incident_export {incident.pk} once that is fixed."
+        )
+    where = f" Dossier written to {', '.join(written.paths)}." if written.paths else ""
     return f"{incident.reference} is resolved.{where}"

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.db import transaction
+
 from alerting import content, dispatch
 from alerting.content import human_delta
 from alerting.models import ALL_QUEUES, Notification, Severity
@@ -84,14 +86,17 @@ def remind(incident: Incident, held: set[str], now: datetime, timing: Timing) ->
         if now < deadline.due_at:
             continue
         before = getattr(incident, deadline.field)
-        if not Incident.objects.filter(pk=incident.pk, **{deadline.field: before}).update(
-            **{deadline.field: now}
-        ):
-            continue  # another process sent it
+        # Claim, notification and entry commit together: a crash in between leaves the
+        # reminder unclaimed, to be sent by the next evaluation.
+        with transaction.atomic():
+            if not Incident.objects.filter(pk=incident.pk, **{deadline.field: before}).update(
+                **{deadline.field: now}
+            ):
+                continue  # another process sent it
+            headline, line = _wording(incident, deadline, now, timing)
+            notification = send(incident, "reminder", headline, line, now, Severity.CRITICAL)
+            incident.add_entry(Entry.Kind.REMINDER, f"{headline}. {line}", now, notification=notification)
         setattr(incident, deadline.field, now)
-        headline, line = _wording(incident, deadline, now, timing)
-        notification = send(incident, "reminder", headline, line, now)
-        incident.add_entry(Entry.Kind.REMINDER, f"{headline}. {line}", now, notification=notification)
         sent.append(notification)
     return sent
 
@@ -124,7 +129,7 @@ def incident_url(incident: Incident) -> str:
     return f"{content.dashboard_url()}incidents/{incident.pk}/"
 
 
-def message(incident: Incident, kind: str, headline: str, line: str) -> dict[str, Any]:
+def message(incident: Incident, kind: str, headline: str, line: str, severity: str) -> dict[str, Any]:
     """The content of a reminder or status update, in the shape every transport renders."""
     queues = ", ".join(queue or "all queues" for queue in incident.queues) or "-"
     text = f"{incident.reference}: {headline}"
@@ -135,8 +140,8 @@ def message(incident: Incident, kind: str, headline: str, line: str) -> dict[str
         "incident_id": incident.pk,
         "queue": queues,
         "kind": kind,
-        "severity": incident.severity,
-        "title": f"[{incident.severity.upper()}] {text}",
+        "severity": severity,
+        "title": f"[{severity.upper()}] {text}",
         "message": text,
         "backlog": "-",
         "retry_age": "-",
@@ -155,13 +160,15 @@ def message(incident: Incident, kind: str, headline: str, line: str) -> dict[str
     }
 
 
-def send(incident: Incident, kind: str, headline: str, line: str, now: datetime) -> Notification:
-    """To the route of the incident's severity; held back only by a silence of everything."""
+def send(
+    incident: Incident, kind: str, headline: str, line: str, now: datetime, severity: str
+) -> Notification:
+    """To the route of severity (reminders: critical); held back only by a silence of everything."""
     return dispatch.notify(
         alert=None,
         event=Notification.Event.INCIDENT,
-        severity=incident.severity,
-        content=message(incident, kind, headline, line),
+        severity=severity,
+        content=message(incident, kind, headline, line, severity),
         now=now,
         silence=active_silence(ALL_QUEUES, now),
     )

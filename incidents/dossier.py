@@ -95,9 +95,14 @@ def as_data(incident: Incident, now: datetime | None = None) -> dict[str, Any]:
     }
 
 
+def _line(text: Any) -> str:
+    """Text from people or from Jira, kept on its line: it cannot start a heading or a list item."""
+    return " ".join(str(text if text is not None else "").split())
+
+
 def _cell(text: Any) -> str:
     """One Markdown table cell: pipes escaped, lines joined."""
-    return " ".join(str(text if text is not None else "").split()).replace("|", "\\|") or "—"
+    return _line(text).replace("|", "\\|") or "—"
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
@@ -114,7 +119,7 @@ def as_markdown(data: dict[str, Any]) -> str:
     """Readable by a person first: summary, roles, checklist, then the timeline in order."""
     dr = data["dr"]
     jira = ", ".join(f"{t['key']} ({t['status'] or 'not checked'})" for t in data["jira"]) or "none"
-    lines = [f"# {data['reference']}: {data['title']}", ""]
+    lines = [f"# {data['reference']}: {_line(data['title'])}", ""]
     lines += _table(
         ["", ""],
         [
@@ -145,7 +150,7 @@ def as_markdown(data: dict[str, Any]) -> str:
         mark = "x" if item["done"] else " "
         who = f", {item['by']} at {_local(item['at'])}" if item["by"] else ""
         how = " (verified by mrdj)" if item["automatic"] else ""
-        lines.append(f"- [{mark}] {item['step']}. {item['item']}{how}: {item['detail']}{who}")
+        lines.append(f"- [{mark}] {item['step']}. {item['item']}{how}: {_line(item['detail'])}{_line(who)}")
     lines += ["", "## Timeline", ""]
     lines += _table(
         ["When", "What", "Who", "Delivery"],
@@ -165,7 +170,7 @@ def as_markdown(data: dict[str, Any]) -> str:
             "",
             f"- Started {_local(alert['started_at'])}; "
             + (f"resolved {_local(alert['resolved_at'])}" if alert["resolved_at"] else "still firing"),
-            f"- First responder: {alert['first_responder'] or 'nobody acknowledged'}",
+            f"- First responder: {_line(alert['first_responder']) or 'nobody acknowledged'}",
             f"- Jira: {alert['jira'] or 'none'}",
             "",
             "```json",

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from alerting.models import Alert, DrActivation, Severity
 
@@ -56,7 +57,7 @@ class Incident(models.Model):
     @property
     def reference(self) -> str:
         """The incident's name in Slack, Jira and its folder (/share/incidents/<reference>)."""
-        return f"INC-{self.opened_at:%Y%m%d}-{self.pk}"
+        return f"INC-{timezone.localtime(self.opened_at):%Y%m%d}-{self.pk}"
 
     @property
     def active(self) -> bool:

@@ -7,6 +7,8 @@ an entry of the incident. Functions take now, so tests move time instead of wait
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
@@ -19,6 +21,8 @@ from incidents.models import Entry, Incident, Role
 from incidents.timing import Timing
 from integrations.queues import QUEUES
 from mrdj import audit
+
+log = logging.getLogger(__name__)
 
 
 class IncidentError(Exception):
@@ -55,6 +59,8 @@ def open_incident(
     problems = []
     if not title:
         problems.append("title: say what is wrong")
+    elif any(ord(character) < 32 for character in title):
+        problems.append("title: one line, without control characters")
     elif len(title) > 200:
         problems.append(f"title: at most 200 characters (it has {len(title)})")
     if severity not in Severity.values:
@@ -95,8 +101,9 @@ def claim_role(
         if current is not None and current.holder == fields["actor"]:
             return current
         if current is not None and not take_over:
+            since = timezone.localtime(current.since)
             raise IncidentError(
-                f"role: {current.holder} is {label} since {current.since:%H:%M}; take over explicitly"
+                f"role: {current.holder} is {label} since {since:%H:%M}; take over explicitly"
             )
         try:
             with transaction.atomic():
@@ -129,12 +136,15 @@ def add_note(
     if len(text) > 4000:
         raise IncidentError(f"text: at most 4000 characters (it has {len(text)})")
     kind = Entry.Kind.UPDATE if update else Entry.Kind.NOTE
-    entry = _record(incident, "update" if update else "note", actor, now, text, kind)
+    with transaction.atomic():  # recorded, audited and sent, or none of it
+        entry = _record(incident, "update" if update else "note", actor, now, text, kind)
+        if update:
+            Incident.objects.filter(pk=incident.pk).update(last_update_at=now)
+            headline = f"status update by {entry.actor}"
+            entry.notification = deadlines.send(incident, "update", headline, text, now, incident.severity)
+            entry.save(update_fields=["notification"])
     if update:
-        Incident.objects.filter(pk=incident.pk).update(last_update_at=now)
         incident.last_update_at = now
-        entry.notification = deadlines.send(incident, "update", f"status update by {entry.actor}", text, now)
-        entry.save(update_fields=["notification"])
     return entry
 
 
@@ -185,21 +195,23 @@ def set_root_cause(incident: Incident, text: str, actor: Any, now: datetime | No
     text = text.strip()
     if not text:
         raise IncidentError("root cause: describe it")
-    Incident.objects.filter(pk=incident.pk).update(root_cause=text)
+    with transaction.atomic():
+        Incident.objects.filter(pk=incident.pk).update(root_cause=text)
+        incident.tickets.update(checked_at=None)  # ask Jira again now, and post it
+        _record(incident, "root_cause", actor, now, text, Entry.Kind.ROOT_CAUSE)
     incident.root_cause = text
-    incident.tickets.update(checked_at=None)  # ask Jira again now, and post it
-    _record(incident, "root_cause", actor, now, text, Entry.Kind.ROOT_CAUSE)
 
 
 def mitigate(incident: Incident, actor: Any, now: datetime | None = None) -> bool:
     now = now or timezone.now()
-    if not Incident.objects.filter(pk=incident.pk, state=Incident.State.OPEN).update(
-        state=Incident.State.MITIGATED, mitigated_at=now
-    ):
-        return False
-    incident.state, incident.mitigated_at = Incident.State.MITIGATED, now
     who = audit.actor_fields(actor)["actor"]
-    _record(incident, "mitigate", actor, now, f"Marked mitigated by {who}.", Entry.Kind.STATE)
+    with transaction.atomic():
+        if not Incident.objects.filter(pk=incident.pk, state=Incident.State.OPEN).update(
+            state=Incident.State.MITIGATED, mitigated_at=now
+        ):
+            return False
+        _record(incident, "mitigate", actor, now, f"Marked mitigated by {who}.", Entry.Kind.STATE)
+    incident.state, incident.mitigated_at = Incident.State.MITIGATED, now
     return True
 
 
@@ -207,40 +219,56 @@ def commander(incident: Incident) -> Role | None:
     return incident.roles.filter(name=Role.Name.COMMANDER).first()
 
 
-def resolve(incident: Incident, actor: Any, now: datetime | None = None) -> list[str]:
+@dataclass(frozen=True)
+class Written:
+    """Where the dossier went on resolution; error says why it did not."""
+
+    paths: list[str] = field(default_factory=list)
+    error: str = ""
+
+
+def resolve(incident: Incident, actor: Any, now: datetime | None = None) -> Written:
     """Playbook 7.5: only its Incident Commander, only with the checklist complete.
 
-    Returns the paths of the dossier written to INCIDENT_DOSSIER_DIR (none when it is not set).
+    The incident's row is locked meanwhile, so an alert cannot join between the check and
+    the resolution. With INCIDENT_DOSSIER_DIR set, the dossier is written there; a failed
+    write does not undo the resolution (incident_export writes it again).
     """
     now = now or timezone.now()
-    _still_active(incident)
     timing = Timing.read()
     fields = audit.actor_fields(actor)
-    problems = []
-    lead = commander(incident)
-    if lead is None:
-        problems.append("Incident Commander: nobody holds the role; only the Incident Commander can resolve")
-    elif not _is(lead, fields):
-        problems.append(f"Incident Commander: only {lead.holder} can resolve {incident.reference}")
-    problems += checklist.missing(checklist.states(incident, now, timing))
-    if problems:
-        raise IncidentError(*problems)
-    if (
-        not Incident.objects.filter(pk=incident.pk)
-        .exclude(state=Incident.State.RESOLVED)
-        .update(state=Incident.State.RESOLVED, resolved_at=now, resolved_by=fields["actor"])
-    ):
-        raise IncidentError(f"{incident.reference} was resolved a moment ago")
-    incident.state, incident.resolved_at, incident.resolved_by = Incident.State.RESOLVED, now, fields["actor"]
-    _record(
-        incident,
-        "resolve",
-        actor,
-        now,
-        f"Resolved by {fields['actor']}, Incident Commander.",
-        Entry.Kind.STATE,
-    )
-    return dossier.write(incident, now) if timing.dossier_dir else []
+    with transaction.atomic():
+        locked = Incident.objects.select_for_update().get(pk=incident.pk)
+        _still_active(locked)
+        problems = []
+        lead = commander(locked)
+        if lead is None:
+            problems.append(
+                "Incident Commander: nobody holds the role; only the Incident Commander can resolve"
+            )
+        elif not _is(lead, fields):
+            problems.append(f"Incident Commander: only {lead.holder} can resolve {locked.reference}")
+        problems += checklist.missing(checklist.states(locked, now, timing))
+        if problems:
+            raise IncidentError(*problems)
+        locked.state, locked.resolved_at, locked.resolved_by = Incident.State.RESOLVED, now, fields["actor"]
+        locked.save(update_fields=["state", "resolved_at", "resolved_by"])
+        _record(
+            locked,
+            "resolve",
+            actor,
+            now,
+            f"Resolved by {fields['actor']}, Incident Commander.",
+            Entry.Kind.STATE,
+        )
+    incident.state, incident.resolved_at, incident.resolved_by = locked.state, now, fields["actor"]
+    if not timing.dossier_dir:
+        return Written()
+    try:
+        return Written(dossier.write(locked, now))
+    except OSError as error:
+        log.error("dossier of %s not written to %s: %s", locked.reference, timing.dossier_dir, error)
+        return Written(error=f"{timing.dossier_dir}: {error.strerror or error}")
 
 
 def _is(role: Role, fields: dict[str, Any]) -> bool:

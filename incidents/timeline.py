@@ -115,10 +115,10 @@ def build(incident: Incident) -> list[Event]:
     """Oldest first; the dashboard shows it newest first."""
     alerts = list(incident.alerts.all())
     events = []
-    for entry in incident.entries.all():
+    for entry in incident.entries.select_related("notification").prefetch_related("notification__deliveries"):
         detail = ""
         if entry.notification_id:
-            detail = deliveries_text(list(Delivery.objects.filter(notification_id=entry.notification_id)))
+            detail = deliveries_text(list(entry.notification.deliveries.all()))
         label = LABELS.get(entry.kind)
         text = f"{label}: {entry.text}" if label else entry.text
         events.append(Event(entry.at, "incident", text, entry.actor, detail))

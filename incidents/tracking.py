@@ -37,7 +37,6 @@ def on_acknowledged(sender, alert: Alert, now: datetime, **kwargs) -> None:
 
 def sync(now: datetime | None = None) -> None:
     now = now or timezone.now()
-    timing = Timing.read()
     unlinked = list(
         Alert.objects.filter(state=Alert.State.FIRING, incident_link__isnull=True).order_by(
             "started_at", "pk"
@@ -51,6 +50,7 @@ def sync(now: datetime | None = None) -> None:
                     _link(alert, now)
                 if dr is not None:
                     _link_dr(dr, now)
+    timing = Timing.read()  # after linking: a broken INCIDENT_* value never stops incidents opening
     for incident in Incident.objects.exclude(state=Incident.State.RESOLVED):
         follow(incident, now, timing)
 
@@ -97,10 +97,16 @@ def _describe(alert: Alert) -> str:
 
 def _link(alert: Alert, now: datetime) -> None:
     incident = _matching(alert)
-    if incident is not None:
-        join(incident, alert, now)
-    elif alert.severity == Severity.CRITICAL:
+    if incident is not None and join(incident, alert, now):
+        return
+    if alert.severity == Severity.CRITICAL:
         _open_for(alert, now)
+
+
+def _concerned(alerts: list[Alert]) -> list[str]:
+    """The queues of the alerts; "" (every queue) only when none names a queue, so an alert
+    about everything (telemetry, Redis) joining never makes an incident take every alert."""
+    return sorted({alert.queue for alert in alerts if alert.queue}) or [""]
 
 
 def _open_for(alert: Alert, now: datetime) -> None:
@@ -110,7 +116,7 @@ def _open_for(alert: Alert, now: datetime) -> None:
             incident = Incident.objects.create(
                 title=f"Critical {alert.get_kind_display()} on {alert.queue or 'all queues'}",
                 severity=Severity.CRITICAL,
-                queues=[alert.queue],
+                queues=_concerned([alert]),
                 opened_at=started,
                 opened_by="mrdj",
                 critical_at=started,
@@ -125,13 +131,18 @@ def _open_for(alert: Alert, now: datetime) -> None:
 
 
 def join(incident: Incident, alert: Alert, now: datetime) -> bool:
+    """False when the alert is linked already, or the incident was resolved meanwhile (its row is
+    locked, so a resolve and a join never cross)."""
     try:
         with transaction.atomic():
+            active = Incident.objects.select_for_update().exclude(state=Incident.State.RESOLVED)
+            if not active.filter(pk=incident.pk).exists():
+                return False
             IncidentAlert.objects.create(incident=incident, alert=alert, joined_at=now)
             incident.add_entry(Entry.Kind.JOINED, f"{_describe(alert)} joined.", now)
     except IntegrityError:
         return False
-    if alert.queue not in incident.queues:
+    if alert.queue and alert.queue not in incident.queues:
         incident.queues = sorted({*incident.queues, alert.queue})
         Incident.objects.filter(pk=incident.pk).update(queues=incident.queues)
     if Incident.objects.filter(pk=incident.pk, state=Incident.State.MITIGATED).update(
@@ -144,7 +155,12 @@ def join(incident: Incident, alert: Alert, now: datetime) -> bool:
 
 def _link_dr(activation: DrActivation, now: datetime) -> None:
     alerts = list(activation.alerts.all())
-    link = IncidentAlert.objects.filter(alert__in=alerts, incident__state__in=["open", "mitigated"]).first()
+    link = (
+        IncidentAlert.objects.filter(alert__in=alerts)
+        .exclude(incident__state=Incident.State.RESOLVED)
+        .order_by("incident__opened_at", "incident_id")
+        .first()
+    )
     incident = link.incident if link else None
     fields = {
         "dr_activation": activation,
@@ -157,7 +173,7 @@ def _link_dr(activation: DrActivation, now: datetime) -> None:
             if incident is None:
                 incident = Incident.objects.create(
                     title=f"DR plan activated: {activation.reason}"[:200],
-                    queues=sorted({alert.queue for alert in alerts}),
+                    queues=_concerned(alerts),
                     opened_at=activation.triggered_at,
                     opened_by="mrdj",
                     critical_at=activation.triggered_at,

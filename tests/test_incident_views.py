@@ -127,6 +127,18 @@ def test_a_refused_action_says_why_and_changes_nothing(incident):
         HTTP_ACCEPT="application/json",
     )
     assert response.status_code == 403  # opening needs add_incident
+    client, token = csrf_client(staff("add_incident"))
+    response = client.post(
+        "/dashboard/incidents/open",
+        {"csrfmiddlewaretoken": token, "title": " ", "severity": "fatal", "queues": ["nope"]},
+        HTTP_ACCEPT="application/json",
+    )
+    assert response.status_code == 400
+    assert response.json()["message"] == (
+        "title: say what is wrong; severity: 'fatal' is not one of warning, critical; "
+        "queues: unknown queue 'nope' (known: rentguy, sevensa)"
+    )
+    assert Incident.objects.count() == 1
     incident.refresh_from_db()
     assert incident.state == "open" and incident.checklist == {}
     assert not AuditEvent.objects.filter(action__in=["incident.resolve", "incident.checklist"]).exists()

@@ -57,7 +57,8 @@ def test_a_critical_alert_opens_one_incident(hooks):
     assert list(incident.alerts.all()) == [alert]
     opened = incident.entries.get(kind=Entry.Kind.OPENED)
     assert opened.text == f"Opened by mrdj: alert {alert.pk} (critical backlog on rentguy) went critical."
-    assert incident.reference == f"INC-{incident.opened_at:%Y%m%d}-{incident.pk}"
+    # Named after the day it opened where the team is (TIME_ZONE), not in UTC.
+    assert incident.reference == f"INC-{timezone.localtime(incident.opened_at):%Y%m%d}-{incident.pk}"
 
 
 def test_later_alerts_on_its_queues_join_it_and_other_queues_do_not(hooks):
@@ -74,13 +75,29 @@ def test_later_alerts_on_its_queues_join_it_and_other_queues_do_not(hooks):
     assert incident.entries.filter(kind=Entry.Kind.JOINED, text__contains=f"alert {dead.pk}").exists()
 
 
-def test_an_alert_about_every_queue_joins_the_open_incident(hooks):
+def test_an_alert_about_every_queue_joins_the_open_incident_without_widening_it(hooks):
     t0 = timezone.now()
     incident = critical_on("rentguy", t0)
     silent = Condition("", Kind.TELEMETRY_SILENT, Severity.WARNING, {"figures": {}})
     backlog = Condition("rentguy", Kind.BACKLOG, Severity.CRITICAL, {"figures": {"backlog": 4}})
     alerting.evaluate(t0 + MINUTE, conditions=[backlog, silent])
     assert incident.alerts.filter(kind=Kind.TELEMETRY_SILENT).exists()
+    sevensa = Condition("sevensa", Kind.BACKLOG, Severity.CRITICAL, {"figures": {"backlog": 4}})
+    alerting.evaluate(t0 + 2 * MINUTE, conditions=[backlog, silent, sevensa])
+    incident.refresh_from_db()
+    assert incident.queues == ["rentguy"]
+    assert Incident.objects.get(alerts__queue="sevensa").pk != incident.pk  # its own incident
+
+
+def test_an_alert_never_joins_a_resolved_incident(hooks):
+    t0 = timezone.now()
+    incident = critical_on("rentguy", t0)
+    Incident.objects.filter(pk=incident.pk).update(state=Incident.State.RESOLVED)
+    late = Alert.objects.create(queue="rentguy", kind=Kind.DEAD_LETTER, severity="warning", started_at=t0)
+    assert tracking.join(incident, late, t0) is False  # resolved between matching and joining
+    critical = Condition("rentguy", Kind.RETRY_AGE, Severity.CRITICAL, {"figures": {}})
+    alerting.evaluate(t0 + MINUTE, conditions=[critical])
+    assert Incident.objects.exclude(pk=incident.pk).get().alerts.get().kind == Kind.RETRY_AGE
 
 
 def test_the_dr_trigger_opens_an_incident_when_none_is_open(hooks):
@@ -240,6 +257,23 @@ def test_a_filled_product_owner_role_is_not_prompted(hooks):
     assert reminders() == []
 
 
+def test_reminders_go_to_the_critical_route_whatever_the_incident_severity(hooks, managed_env):
+    managed_env.set("ALERT_SEVERITY_ROUTE", "critical:#dr-war-room")
+    t0 = timezone.now()
+    user = staff("add_incident")
+    services.open_incident("Customers see old prices", "warning", ["sevensa"], user, now=t0)
+    alerting.evaluate(t0 + 30 * MINUTE)
+    [prompt] = reminders()
+    assert prompt.severity == "critical"
+    assert prompt.deliveries.filter(channel="#dr-war-room").exists()
+
+
+def test_a_broken_incident_timing_still_opens_incidents(hooks, managed_env):
+    managed_env.set("INCIDENT_COMMANDER_DEADLINE_MS", "ten minutes")
+    critical_on("rentguy", timezone.now())  # linking needs no timing; the reminders wait for a fix
+    assert Incident.objects.count() == 1
+
+
 def test_timings_come_from_their_variables(hooks, managed_env):
     managed_env.update({"INCIDENT_COMMANDER_DEADLINE_MS": "60000"})
     t0 = timezone.now()
@@ -362,12 +396,28 @@ def test_resolve_is_refused_naming_what_is_missing_then_accepted(hooks, managed_
     incident.refresh_from_db()
     assert (incident.state, incident.resolved_by) == ("resolved", commander.username)
     folder = tmp_path / "incidents" / incident.reference
-    assert written == [str(folder / "dossier.md"), str(folder / "dossier.json")]
+    assert written.paths == [str(folder / "dossier.md"), str(folder / "dossier.json")]
     assert (
         (folder / "dossier.md").read_text().startswith(f"# {incident.reference}: Critical backlog on rentguy")
     )
     with pytest.raises(IncidentError):
         services.add_note(incident, "too late", commander, now=t0 + 25 * MINUTE)
+
+
+def test_a_dossier_that_cannot_be_written_does_not_undo_the_resolution(hooks, managed_env, tmp_path):
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the folder should be")
+    managed_env.set("INCIDENT_DOSSIER_DIR", str(blocked))
+    user = staff("add_incident", "change_incident")
+    incident = services.open_incident("Status page down", "warning", [], user)
+    services.claim_role(incident, Role.Name.COMMANDER, user)
+    services.set_root_cause(incident, "hosting provider outage", user)
+    for item in ("logs", "timeline", "status_page"):
+        services.tick(incident, item, user)
+    services.tick(incident, "postmortem", user, value="2026-12-03")
+    written = services.resolve(incident, user)
+    assert written.paths == [] and written.error.startswith(f"{blocked}: ")
+    assert Incident.objects.get().state == "resolved"
 
 
 def test_automatic_items_cannot_be_ticked_by_hand_and_bad_input_changes_nothing(hooks):
@@ -381,6 +431,8 @@ def test_automatic_items_cannot_be_ticked_by_hand_and_bad_input_changes_nothing(
         services.claim_role(incident, "boss", user)
     with pytest.raises(IncidentError, match="text: write something"):
         services.add_note(incident, "   ", user)
+    with pytest.raises(IncidentError, match="title: one line, without control characters"):
+        services.open_incident("Slow\n- [x] 5. Post-mortem date set", "warning", [], user)
     with pytest.raises(IncidentError) as refused:
         services.open_incident("", "fatal", ["rentguy", "nope"], user)
     assert refused.value.problems == [

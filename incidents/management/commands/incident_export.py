@@ -19,12 +19,19 @@ class Command(BaseCommand):
         parser.add_argument("--format", choices=["markdown", "json"], default="markdown")
 
     def handle(self, *args, incident: str, format: str, **options) -> None:
-        number = incident.rsplit("-", 1)[-1]
+        number = incident if incident.isdigit() else incident.rsplit("-", 1)[-1]
         found = Incident.objects.filter(pk=int(number)).first() if number.isdigit() else None
-        if found is None or (incident.startswith("INC-") and found.reference != incident):
-            raise CommandError(f"incident: no incident {incident!r}")
+        if found is None or not (incident.isdigit() or found.reference == incident):
+            raise CommandError(
+                f"incident: no incident {incident!r} (give its number or its INC-... reference)"
+            )
         data = dossier.as_data(found)
         self.stdout.write(dossier.as_json(data) if format == "json" else dossier.as_markdown(data), ending="")
-        if Timing.read().dossier_dir:
-            for path in dossier.write(found):
+        folder = Timing.read().dossier_dir
+        if folder:
+            try:
+                written = dossier.write(found)
+            except OSError as error:
+                raise CommandError(f"INCIDENT_DOSSIER_DIR={folder}: cannot write there: {error}") from None
+            for path in written:
                 self.stderr.write(f"written: {path}")
