@@ -1,25 +1,30 @@
 """Median latency of POST /integrations/<queue>/jobs with telemetry off, on with a collector up,
 and on with the collector down, as ratios to off.
 
-    .venv/bin/python bench/telemetry_overhead.py [--seconds 5] [--rounds 3]
+    .venv/bin/python bench/telemetry_overhead.py [--seconds 2] [--rounds 15]
 
 Production shape: gunicorn (1 worker, 4 threads) on PostgreSQL with the queue over
 Redis, loaded by one closed-loop client with 4 keep-alive connections. Each
-configuration gets a fresh gunicorn (telemetry is installed at start-up):
+configuration has its own gunicorn, its settings in its environment (telemetry is
+installed at start-up); all of them run side by side:
 
 - off: telemetry not configured (no endpoints): the baseline;
 - up: on, exporting to a local collector that answers 200 at once (its own process);
 - down: on, the endpoints pointing at a closed port (connection refused);
 - switched off: configured, FLAG_TELEMETRY off (instrumented, nothing sampled), for information.
 
-Rounds alternate the configurations to spread a shared machine's noise over all of
-them; each figure is the median over the rounds. Target: up / off and down / off < 1.15.
+Each round loads every server in turn for a short burst, in a new order each round, so a
+shared machine's drift (which moved the baseline by 15 % between runs minutes apart) falls
+on all configurations alike; each figure is the median of a configuration's burst medians.
+Target: up / off and down / off < 1.15.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import random
 import statistics
 import subprocess
 import sys
@@ -69,8 +74,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=2.0, help="length of one burst")
+    parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--configs", default="off,up,down,switched off", help="comma-separated subset")
     parser.add_argument("--sample-percent", default="100", help="OTEL_TRACES_SAMPLE_PERCENT of the 'on' runs")
     args = parser.parse_args()
@@ -80,9 +85,6 @@ def main() -> None:
     import redis
     from django.conf import settings
 
-    from mrdj.config import get_config
-
-    store = get_config().store
     broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
     collector = subprocess.Popen([sys.executable, "-c", COLLECTOR], stdout=subprocess.PIPE, cwd=ROOT)
     try:
@@ -91,25 +93,31 @@ def main() -> None:
         configs = {
             k: v for k, v in configurations(collector_port, free_port()).items() if k in wanted or k == "off"
         }
+        sampled = {"OTEL_TRACES_SAMPLE_PERCENT": args.sample_percent}
         body = json.dumps(
             {"payload": {"lead": "Bruiloft Jansen", "date": "2027-06-12", "guests": 120}}
         ).encode()
         headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+        empty_queue_tables()
+        broker.flushdb()
         medians: dict[str, list[float]] = {name: [] for name in configs}
-        for round_number in range(1, args.rounds + 1):
-            for name, values in configs.items():
-                store.update(values)
-                empty_queue_tables()
-                broker.flushdb()
-                with gunicorn(env, workers=1, threads=4) as port:
-                    load.run(
-                        port, "POST", "/integrations/rentguy/jobs", body, headers, seconds=1, processes=1
-                    )
+        with contextlib.ExitStack() as servers:
+            ports = {
+                name: servers.enter_context(gunicorn({**env, **values, **sampled}, workers=1, threads=4))
+                for name, values in configs.items()
+            }
+            for port in ports.values():  # warm-up: imports, connections, first spans
+                load.run(port, "POST", "/integrations/rentguy/jobs", body, headers, seconds=1, processes=1)
+            order = list(configs)
+            for round_number in range(1, args.rounds + 1):
+                random.shuffle(order)
+                for name in order:
                     _, latencies = load.run(
-                        port, "POST", "/integrations/rentguy/jobs", body, headers, args.seconds, processes=1
+                        ports[name], "POST", "/integrations/rentguy/jobs", body, headers, args.seconds, 1
                     )
-                medians[name].append(statistics.median(latencies) * 1000)
-                print(f"round {round_number} {name:13} median {medians[name][-1]:6.2f} ms", flush=True)
+                    medians[name].append(statistics.median(latencies) * 1000)
+                line = "  ".join(f"{name} {medians[name][-1]:5.2f}" for name in configs)
+                print(f"round {round_number:2}: {line} (ms)", flush=True)
         base = statistics.median(medians["off"])
         print()
         for name, values in medians.items():

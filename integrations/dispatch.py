@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
+from mrdj import telemetry
 from mrdj.config import get_config
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,8 @@ def _publish(jobs: list[tuple[int, str]]) -> int:
         return 0  # the broker failed a moment ago: don't make every caller wait for it
     for sent, (job_id, queue) in enumerate(jobs):
         try:
-            deliver.apply_async((job_id, queue), retry=False)
+            with telemetry.publishing() as trace_headers:
+                deliver.apply_async((job_id, queue), retry=False, headers=trace_headers)
         except Exception as error:
             _broker_down_until = time.monotonic() + BROKER_BACKOFF_SECONDS
             log.warning(

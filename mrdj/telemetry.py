@@ -20,7 +20,8 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import unquote, urlsplit
@@ -297,21 +298,22 @@ def _instrument(role: str) -> None:
     from opentelemetry.metrics import NoOpMeterProvider
 
     no_metrics = {"meter_provider": NoOpMeterProvider()}
-    if role == "web":
-        from opentelemetry.instrumentation.django import DjangoInstrumentor
-
-        DjangoInstrumentor().instrument(**no_metrics)  # before the WSGI handler loads the middleware
-        # Behind the switch: while off, a request does not even pass through it.
-        middleware = settings.MIDDLEWARE
-        middleware[middleware.index(DjangoInstrumentor._opentelemetry_middleware)] = (
-            "mrdj.telemetry.SwitchedDjangoMiddleware"
-        )
-    CeleryInstrumentor().instrument(**no_metrics)  # in the web process too: it puts the trace into the task
+    if role == "web" and REQUEST_TRACING not in settings.MIDDLEWARE:
+        settings.MIDDLEWARE.insert(0, REQUEST_TRACING)  # before the WSGI handler loads the middleware
+    CeleryInstrumentor().instrument(**no_metrics)
+    _publish_hooks_off(CeleryInstrumentor())  # publishing() does that part
     RedisInstrumentor().instrument(**no_metrics)
     # Upstream deliveries, webhooks and Jira (mrdj/http.py): scheme and host only in the spans.
     URLLib3Instrumentor().instrument(url_filter=host_only, **no_metrics)
     RequestsInstrumentor().instrument(**no_metrics)  # no code of mrdj's uses requests today
     _trace_database()
+
+
+def _publish_hooks_off(instrumentor) -> None:
+    from celery import signals
+
+    signals.before_task_publish.disconnect(instrumentor._trace_before_publish)
+    signals.after_task_publish.disconnect(instrumentor._trace_after_publish)
 
 
 def _trace_database() -> None:
@@ -431,28 +433,81 @@ def _gated_metric_exporter(inner):
     return GatedMetrics()
 
 
-class SwitchedDjangoMiddleware:
-    """OpenTelemetry's Django middleware, skipped entirely while telemetry is switched off: it
-    collects the request's attributes before the sampler has a say, on every request."""
+REQUEST_TRACING = "mrdj.telemetry.RequestTracingMiddleware"
+
+
+class RequestTracingMiddleware:
+    """A server span per request while telemetry is on, continuing the caller's trace.
+
+    Written here rather than taken from opentelemetry-instrumentation-django: that middleware
+    resolves the URL a second time, collects some twenty attributes and reads its header
+    capture settings on every request, whether the request is sampled or not, and that alone
+    took more than the overhead budget of an intake request (docs/benchmarks.md). This one
+    names the span after the route Django already resolved and records the attributes of the
+    HTTP semantic conventions a trace view needs.
+    """
 
     def __init__(self, get_response):
-        from opentelemetry.instrumentation.django.middleware.otel_middleware import _DjangoMiddleware
+        from opentelemetry import propagate, trace
+        from opentelemetry.instrumentation.wsgi import wsgi_getter
 
         self.get_response = get_response
-        self.traced = _DjangoMiddleware(get_response)
+        self.extract = lambda meta: propagate.extract(meta, getter=wsgi_getter)
+        self.trace = trace
+        self.tracer = trace.get_tracer("mrdj.web")  # once: looking it up cost 0.1 ms a request
 
     def __call__(self, request):
-        request.mrdj_traced = runtime.exporting  # decided once, for all hooks of this request
-        if request.mrdj_traced:
-            return self.traced(request)
-        return self.get_response(request)
-
-    def process_view(self, request, view_func, *args, **kwargs):
-        if getattr(request, "mrdj_traced", False):
-            return self.traced.process_view(request, view_func, *args, **kwargs)
-        return None
+        if not runtime.exporting:
+            return self.get_response(request)
+        trace = self.trace
+        context = self.extract(request.META)
+        with self.tracer.start_as_current_span(request.method, context, trace.SpanKind.SERVER) as span:
+            response = self.get_response(request)
+            if span.is_recording():
+                match = request.resolver_match
+                route = match.route if match is not None else ""
+                if route:
+                    span.update_name(f"{request.method} /{route}")
+                span.set_attributes(
+                    {
+                        "http.request.method": request.method,
+                        "http.route": f"/{route}" if route else "",
+                        "http.response.status_code": response.status_code,
+                        "url.scheme": request.scheme,
+                        "url.path": request.path,
+                        "server.address": request.get_host().rsplit(":", 1)[0],
+                        "user_agent.original": request.headers.get("User-Agent", ""),
+                    }
+                )
+                if response.status_code >= 500:
+                    span.set_status(trace.Status(trace.StatusCode.ERROR))
+        return response
 
     def process_exception(self, request, exception):
-        if getattr(request, "mrdj_traced", False):
-            return self.traced.process_exception(request, exception)
+        """Django turns it into a 500 response; the span keeps what was raised."""
+        if runtime.exporting:
+            self.trace.get_current_span().record_exception(exception)
         return None
+
+
+@contextmanager
+def publishing() -> Iterator[dict[str, str]]:
+    """Around a Celery publish: the headers that carry the trace to the worker (pass them to
+    apply_async), whose task span then continues the request's trace.
+
+    The Celery instrumentation's publish hooks (disconnected, see _instrument) would add a
+    producer span and a span per Redis command under it; they ran on every publish, sampled or
+    not, and with the producer span cost a tenth of an intake request (docs/benchmarks.md).
+    Publishing takes a fraction of a millisecond inside the request's own span, so nothing is
+    lost from the trace. The worker side stays the instrumentation's.
+    """
+    if not runtime.exporting:
+        yield {}
+        return
+    from opentelemetry import propagate
+    from opentelemetry.instrumentation.utils import suppress_instrumentation
+
+    headers: dict[str, str] = {}
+    propagate.inject(headers)
+    with suppress_instrumentation():
+        yield headers

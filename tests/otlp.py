@@ -24,6 +24,8 @@ class Span:
     name: str
     kind: str
     trace_id: str
+    span_id: str
+    parent_span_id: str
     start_ns: int
     attributes: dict[str, Any]
     resource: dict[str, Any]
@@ -42,6 +44,8 @@ def spans(receiver) -> list[Span]:
                             span.name,
                             kind,
                             span.trace_id.hex(),
+                            span.span_id.hex(),
+                            span.parent_span_id.hex(),
                             span.start_time_unix_nano,
                             attributes(span.attributes),
                             resource,

@@ -88,6 +88,14 @@ def test_an_intake_request_and_its_delivery_on_a_worker_are_one_trace(
     assert server.resource["service.version"] == telemetry.VERSION
     assert server.resource["mrdj.process.role"] == "web"
     assert deliver.resource["mrdj.process.role"] == "worker"
+    assert deliver.parent_span_id == server.span_id  # the publish is part of the request's span
+    web = [
+        s
+        for s in otlp.spans(collector)
+        if s.trace_id == server.trace_id and s.resource["mrdj.process.role"] == "web"
+    ]
+    # No span per broker command, nor one for the publish: both cost more than they told.
+    assert [s.name for s in web if s.attributes.get("db.system") == "redis" or "apply_async" in s.name] == []
     assert str(upstream.url.split(":")[-1]) in str(upstream_call.attributes)
     # Scheme and host only: webhook URLs carry their secret in the path.
     assert "/sevensa/submit" not in str(upstream_call.attributes)
