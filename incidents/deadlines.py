@@ -29,7 +29,6 @@ class Deadline:
     due_at: datetime
     missing: str  # what is missing, for the dashboard
     field: str  # the Incident field recording the last reminder
-    repeats: timedelta | None
 
 
 def deadlines(incident: Incident, held: set[str], timing: Timing) -> list[Deadline]:
@@ -67,7 +66,6 @@ def deadlines(incident: Incident, held: set[str], timing: Timing) -> list[Deadli
                 incident.opened_at + timing.owner_after,
                 "the Product Owner (customer impact)",
                 "owner_prompted_at",
-                None,
             )
         )
     return sorted(found, key=lambda deadline: deadline.due_at)
@@ -77,7 +75,7 @@ def _next(name: str, base: datetime, every: timedelta, reminded: datetime | None
     due = base + every
     if reminded is not None and reminded >= base:
         due = max(due, reminded + every)
-    return Deadline(name, due, missing, field, every)
+    return Deadline(name, due, missing, field)
 
 
 def remind(incident: Incident, held: set[str], now: datetime, timing: Timing) -> list[Notification]:

@@ -10,6 +10,8 @@ nothing: the next evaluation finishes the job.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
@@ -43,10 +45,15 @@ def sync(now: datetime | None = None) -> None:
         )
     )
     dr = DrActivation.objects.filter(open=True, incident__isnull=True).first()
-    if unlinked or dr:
-        with _lease() as held:
+    active = Incident.objects.exclude(state=Incident.State.RESOLVED)
+    # A warning that no incident takes stays unlinked while it fires: no lease for it each time.
+    linkable = [alert for alert in unlinked if alert.severity == Severity.CRITICAL] or (
+        unlinked if unlinked and active.exists() else []
+    )
+    if linkable or dr:
+        with _link_lease() as held:
             if held:
-                for alert in unlinked:
+                for alert in linkable:
                     _link(alert, now)
                 if dr is not None:
                     _link_dr(dr, now)
@@ -55,18 +62,17 @@ def sync(now: datetime | None = None) -> None:
         follow(incident, now, timing)
 
 
-class _lease:
+@contextmanager
+def _link_lease() -> Iterator[bool]:
     """One process links at a time; on the real clock, since tests move `now`."""
-
-    def __enter__(self) -> bool:
-        Lease.objects.get_or_create(name="link")
-        real_now = timezone.now()
-        free = Q(held_until__isnull=True) | Q(held_until__lte=real_now)
-        self.held = bool(Lease.objects.filter(free, name="link").update(held_until=real_now + LEASE))
-        return self.held
-
-    def __exit__(self, *exc) -> None:
-        if self.held:
+    Lease.objects.get_or_create(name="link")
+    real_now = timezone.now()
+    free = Q(held_until__isnull=True) | Q(held_until__lte=real_now)
+    held = bool(Lease.objects.filter(free, name="link").update(held_until=real_now + LEASE))
+    try:
+        yield held
+    finally:
+        if held:
             Lease.objects.filter(name="link").update(held_until=None)
 
 
@@ -140,16 +146,16 @@ def join(incident: Incident, alert: Alert, now: datetime) -> bool:
                 return False
             IncidentAlert.objects.create(incident=incident, alert=alert, joined_at=now)
             incident.add_entry(Entry.Kind.JOINED, f"{_describe(alert)} joined.", now)
+            if alert.queue and alert.queue not in incident.queues:
+                incident.queues = sorted({*incident.queues, alert.queue})
+                Incident.objects.filter(pk=incident.pk).update(queues=incident.queues)
+            if Incident.objects.filter(pk=incident.pk, state=Incident.State.MITIGATED).update(
+                state=Incident.State.OPEN, mitigated_at=None
+            ):
+                incident.state, incident.mitigated_at = Incident.State.OPEN, None
+                incident.add_entry(Entry.Kind.STATE, f"Open again: {_describe(alert)} fires.", now)
     except IntegrityError:
         return False
-    if alert.queue and alert.queue not in incident.queues:
-        incident.queues = sorted({*incident.queues, alert.queue})
-        Incident.objects.filter(pk=incident.pk).update(queues=incident.queues)
-    if Incident.objects.filter(pk=incident.pk, state=Incident.State.MITIGATED).update(
-        state=Incident.State.OPEN, mitigated_at=None
-    ):
-        incident.state, incident.mitigated_at = Incident.State.OPEN, None
-        incident.add_entry(Entry.Kind.STATE, f"Open again: {_describe(alert)} fires.", now)
     return True
 
 
@@ -232,17 +238,21 @@ def _follow_alerts(incident: Incident, now: datetime) -> None:
     critical = [alert for alert in firing if alert.severity == Severity.CRITICAL]
     if critical and incident.severity != Severity.CRITICAL:
         at = min(alert.critical_since or now for alert in critical)
-        if (
-            Incident.objects.filter(pk=incident.pk)
-            .exclude(severity=Severity.CRITICAL)
-            .update(severity=Severity.CRITICAL, critical_at=at)
-        ):
-            incident.severity, incident.critical_at = Severity.CRITICAL, at
-            incident.add_entry(Entry.Kind.STATE, f"Critical: {_describe(critical[0])}.", at)
+        with transaction.atomic():  # the change and its timeline entry, or neither
+            if (
+                Incident.objects.filter(pk=incident.pk)
+                .exclude(severity=Severity.CRITICAL)
+                .update(severity=Severity.CRITICAL, critical_at=at)
+            ):
+                incident.severity, incident.critical_at = Severity.CRITICAL, at
+                incident.add_entry(Entry.Kind.STATE, f"Critical: {_describe(critical[0])}.", at)
     if alerts and not firing and incident.state == Incident.State.OPEN:
         at = max(alert.resolved_at or now for alert in alerts)
-        if Incident.objects.filter(pk=incident.pk, state=Incident.State.OPEN).update(
-            state=Incident.State.MITIGATED, mitigated_at=at
-        ):
-            incident.state, incident.mitigated_at = Incident.State.MITIGATED, at
-            incident.add_entry(Entry.Kind.STATE, "Mitigated: every alert of the incident has resolved.", at)
+        with transaction.atomic():
+            if Incident.objects.filter(pk=incident.pk, state=Incident.State.OPEN).update(
+                state=Incident.State.MITIGATED, mitigated_at=at
+            ):
+                incident.state, incident.mitigated_at = Incident.State.MITIGATED, at
+                incident.add_entry(
+                    Entry.Kind.STATE, "Mitigated: every alert of the incident has resolved.", at
+                )

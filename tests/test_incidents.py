@@ -175,6 +175,13 @@ def test_linking_waits_for_the_process_holding_the_lease_and_takes_over_when_it_
     assert Lease.objects.get().held_until is None  # released after linking
 
 
+def test_a_warning_no_incident_takes_does_not_take_the_lease_on_every_evaluation(hooks):
+    put_jobs("rentguy", Status.PENDING, 2)
+    alerting.evaluate(timezone.now())
+    assert Alert.objects.filter(state="firing", incident_link__isnull=True).count() == 1
+    assert not Lease.objects.exists()  # nothing could have taken it: no write per evaluation
+
+
 def test_the_first_acknowledgement_makes_its_author_first_responder(hooks):
     t0 = timezone.now()
     incident = critical_on("rentguy", t0)
