@@ -8,6 +8,7 @@ from typing import Any
 from django.core.paginator import Paginator
 from django.utils import timezone
 
+from alerting.content import human_delta
 from incidents import checklist, deadlines, services, timeline
 from incidents.models import Incident, Role
 from incidents.timing import Timing
@@ -21,27 +22,24 @@ def _roles(incident: Incident, user: Any) -> list[dict[str, Any]]:
             "name": name.value,
             "label": name.label,
             "role": held.get(name.value),
-            "mine": _holds(held.get(name.value), user),
+            "mine": name.value in held and held[name.value].held_by(user),
         }
         for name in Role.Name
     ]
 
 
-def _holds(role: Role | None, user: Any) -> bool:
-    return role is not None and role.user_id is not None and role.user_id == user.pk
+def _deadlines(incident: Incident, roles: list[dict[str, Any]], timing: Timing) -> list[deadlines.Deadline]:
+    return deadlines.deadlines(incident, {row["name"] for row in roles if row["role"]}, timing)
 
 
-def _deadlines(incident: Incident, timing: Timing) -> list[deadlines.Deadline]:
-    held = set(incident.roles.values_list("name", flat=True))
-    return deadlines.deadlines(incident, held, timing)
+def _with_deadlines(incident: Incident, user: Any, timing: Timing) -> dict[str, Any]:
+    roles = _roles(incident, user)
+    return {"incident": incident, "roles": roles, "deadlines": _deadlines(incident, roles, timing)}
 
 
 def list_page(user: Any, page: str | None) -> dict[str, Any]:
     timing = Timing.read()
-    active = [
-        {"incident": incident, "deadlines": _deadlines(incident, timing), "roles": _roles(incident, user)}
-        for incident in services.active()
-    ]
+    active = [_with_deadlines(incident, user, timing) for incident in services.active()]
     resolved = Incident.objects.filter(state=Incident.State.RESOLVED).order_by("-resolved_at", "-pk")
     return {
         "active": active,
@@ -55,17 +53,13 @@ def detail_page(incident: Incident, user: Any, now: datetime | None = None) -> d
     now = now or timezone.now()
     timing = Timing.read()
     states = checklist.states(incident, now, timing)
-    roles = _roles(incident, user)
-    is_commander = any(row["mine"] for row in roles if row["name"] == Role.Name.COMMANDER)
+    page = _with_deadlines(incident, user, timing)
     return {
-        "incident": incident,
-        "roles": roles,
-        "deadlines": _deadlines(incident, timing),
+        **page,
         "checklist": states,
         "missing": checklist.missing(states),
-        "is_commander": is_commander,
+        "is_commander": any(row["mine"] for row in page["roles"] if row["name"] == Role.Name.COMMANDER),
         "timeline": list(reversed(timeline.build(incident))),
-        "alerts": list(incident.alerts.all()),
         "tickets": list(incident.tickets.all()),
-        "cadence": timing.cadence,
+        "cadence": human_delta(timing.cadence),
     }

@@ -5,6 +5,7 @@ from django.db import models
 from django.utils import timezone
 
 from alerting.models import Alert, DrActivation, Severity
+from mrdj import audit
 
 
 class Incident(models.Model):
@@ -106,6 +107,13 @@ class Role(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_name_display()}: {self.holder}"
+
+    def held_by(self, actor) -> bool:
+        """actor: a user, or how a machine acts (cli:<login>) as the audit trail names it."""
+        fields = audit.actor_fields(actor)
+        if self.user_id is not None and fields["user"] is not None:
+            return self.user_id == fields["user"].pk
+        return self.holder == fields["actor"]
 
 
 class Entry(models.Model):

@@ -246,7 +246,7 @@ def resolve(incident: Incident, actor: Any, now: datetime | None = None) -> Writ
             problems.append(
                 "Incident Commander: nobody holds the role; only the Incident Commander can resolve"
             )
-        elif not _is(lead, fields):
+        elif not lead.held_by(actor):
             problems.append(f"Incident Commander: only {lead.holder} can resolve {locked.reference}")
         problems += checklist.missing(checklist.states(locked, now, timing))
         if problems:
@@ -269,9 +269,3 @@ def resolve(incident: Incident, actor: Any, now: datetime | None = None) -> Writ
     except OSError as error:
         log.error("dossier of %s not written to %s: %s", locked.reference, timing.dossier_dir, error)
         return Written(error=f"{timing.dossier_dir}: {error.strerror or error}")
-
-
-def _is(role: Role, fields: dict[str, Any]) -> bool:
-    if role.user_id is not None and fields["user"] is not None:
-        return role.user_id == fields["user"].pk
-    return role.holder == fields["actor"]
