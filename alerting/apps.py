@@ -15,6 +15,7 @@ class AlertingConfig(AppConfig):
         queue_events = {
             "backlog": queue_signals.backlog_changed,
             "dead-letter": queue_signals.job_dead_lettered,
+            "circuit": queue_signals.circuit_changed,
             "flag": flag_changed,
         }
         for name, signal in queue_events.items():

@@ -32,6 +32,8 @@ RUNBOOK = {
     "the backend and look for 'Telemetry initialized' in its logs.",
     Kind.BROKER_UNREACHABLE: "Redis is unreachable: check it (redis-cli -u $REDIS_URL ping) and "
     "switch QUEUE_REDIS_ENABLED=false to keep jobs moving in-process meanwhile.",
+    Kind.CIRCUIT_OPEN: "The upstream of {queue} is down: check it and its secrets; no job is lost or "
+    "dead-lettered meanwhile. After the fix, Queue flushen (/dashboard/) probes it at once.",
 }
 
 
@@ -98,6 +100,7 @@ def _headline(kind: str) -> str:
     return {
         Kind.TELEMETRY_SILENT: "telemetry silent: no export within OTEL_SILENCE_ALERT_MS",
         Kind.BROKER_UNREACHABLE: "queue broker (Redis) unreachable",
+        Kind.CIRCUIT_OPEN: "upstream down: circuit open",
     }.get(kind, kind)
 
 
@@ -123,11 +126,17 @@ def for_alert(alert: Alert, event: str, *, new_dead: int = 0, escalation: str = 
             " since the last alert" if event == Notification.Event.DEAD_LETTER else ""
         )
         message += f", {figures.get('dead_letter', 0)} in dead-letter now"
+    facts = _facts(queue_name := alert.queue or "all queues", alert.severity, figures, limits)
+    if alert.kind == Kind.CIRCUIT_OPEN:
+        since = figures.get("circuit_since") or alert.started_at.isoformat()
+        last_error = alert.payload.get("last_error") or "unknown"
+        message += f" since {since} (last error: {last_error}); mrdj is {alert.payload.get('doing', '')}"
+        facts += [["Circuit open since", since], ["Last error", last_error]]
     if event == Notification.Event.RESOLVED:
         message = f"resolved: {_headline(alert.kind)}"
     elif event == Notification.Event.ESCALATED:
         message = f"escalated to critical: {message}"
-    queue = alert.queue or "all queues"
+    queue = queue_name
     return {
         "type": "resolved" if event == Notification.Event.RESOLVED else "alert",
         "event": event,
@@ -143,7 +152,7 @@ def for_alert(alert: Alert, event: str, *, new_dead: int = 0, escalation: str = 
         "retry_age": retry_age_text(figures, limits),
         "figures": {key: figures.get(key, 0) for key in ("backlog", "active", "retry_age_ms", "dead_letter")},
         "dead_letter_new": new_dead,
-        "facts": _facts(queue, alert.severity, figures, limits),
+        "facts": facts,
         "runbook": ""
         if event == Notification.Event.RESOLVED
         else runbook_for(alert.kind, alert.severity, alert.queue),

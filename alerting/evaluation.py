@@ -66,6 +66,20 @@ def queue_conditions(figures: dict[str, dict[str, Any]]) -> list[Condition]:
     return [condition for queue in figures for condition in judge_queue(queue, figures[queue], limits[queue])]
 
 
+def circuit_conditions(figures: dict[str, dict[str, Any]]) -> list[Condition]:
+    """An upstream whose circuit is open: one alert for the queue instead of one per failing job."""
+    conditions = []
+    for queue, numbers in figures.items():
+        down = numbers.get("circuit", "closed") != "closed"
+        doing = (
+            f"holding {numbers['backlog']} waiting jobs without counting tries against them, "
+            "sending one probe per interval; the first success closes the circuit and the backlog drains"
+        )
+        payload = {"figures": numbers, "last_error": numbers.get("last_error", ""), "doing": doing}
+        conditions.append(Condition(queue, Kind.CIRCUIT_OPEN, Severity.CRITICAL if down else None, payload))
+    return conditions
+
+
 def totals(figures: dict[str, dict[str, Any]]) -> dict[str, int]:
     """All queues together, for the figures of an alert that concerns them all."""
     return {
@@ -103,6 +117,7 @@ def telemetry_conditions(figures: dict[str, dict[str, Any]]) -> list[Condition]:
 # Each takes the figures of every queue (those of /metrics/queues, read once per evaluation).
 SOURCES: list[Callable[[dict[str, dict[str, Any]]], list[Condition]]] = [
     queue_conditions,
+    circuit_conditions,
     broker_conditions,
     telemetry_conditions,
 ]

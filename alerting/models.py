@@ -28,6 +28,7 @@ class Kind(models.TextChoices):
     DEAD_LETTER = "dead_letter", "dead-letter"
     TELEMETRY_SILENT = "telemetry_silent", "telemetry silent"
     BROKER_UNREACHABLE = "broker_unreachable", "broker unreachable"
+    CIRCUIT_OPEN = "circuit_open", "upstream circuit open"
 
 
 # The threshold fields, each with the variable that gives its value when the default row leaves it empty.

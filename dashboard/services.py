@@ -38,7 +38,9 @@ def queue_cards() -> dict[str, Any]:
     counters = QueueCounter.objects.counts()  # flush moves the jobs waiting to retry
     cards = []
     for name, numbers in figures["queues"].items():
-        firing = [c for c in evaluation.judge_queue(name, numbers, limits[name]) if c.severity]
+        conditions = evaluation.judge_queue(name, numbers, limits[name])
+        conditions += evaluation.circuit_conditions({name: numbers})
+        firing = [c for c in conditions if c.severity]
         worst = max(firing, key=lambda c: SEVERITY_RANK[c.severity], default=None)
         severity = worst.severity if worst else "ok"
         cards.append(
@@ -54,9 +56,35 @@ def queue_cards() -> dict[str, Any]:
                 "flag": QUEUES[name].flag,
                 "enabled_text": "enabled" if numbers["enabled"] else f"disabled ({QUEUES[name].flag} off)",
                 "limits": limits[name].as_dict(),
+                "upstream_text": upstream_text(numbers),
+                "last_error_text": numbers["last_error"] or "none",
             }
         )
     return {"generated_at": figures["generated_at"], "queue_mode": figures["queue_mode"], "queues": cards}
+
+
+def upstream_text(numbers: dict[str, Any]) -> str:
+    """The circuit breaker and the pause in words, for the queue card."""
+    limits = f"at most {numbers['in_flight_limit']} in flight"
+    if numbers["rate_limit_per_s"]:
+        limits += f", {numbers['rate_limit_per_s']:g} tries/s"
+    if numbers["circuit"] == "open":
+        since = _local_time(numbers["circuit_since"])
+        return (
+            f"DOWN since {since}: circuit open, jobs held (no tries counted against them), "
+            "one probe per interval; Queue flushen probes now"
+        )
+    if numbers["circuit"] == "half_open":
+        return "DOWN: circuit half-open, a probe is in flight"
+    if numbers["paused_until"]:
+        return f"paused by the upstream (Retry-After) until {_local_time(numbers['paused_until'])}"
+    return f"up: circuit closed, {limits}"
+
+
+def _local_time(iso: str | None) -> str:
+    if not iso:
+        return "?"
+    return f"{timezone.localtime(datetime.fromisoformat(iso.replace('Z', '+00:00'))):%H:%M:%S %Z}"
 
 
 @dataclass(frozen=True)

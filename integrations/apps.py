@@ -6,11 +6,12 @@ class IntegrationsConfig(AppConfig):
     verbose_name = "Integration queues"
 
     def ready(self) -> None:
-        from celery.signals import task_postrun
+        from celery.signals import task_postrun, worker_ready
 
-        from integrations import fallback, gauges, handlers, heartbeat  # noqa: F401 (gauges registers itself)
+        from integrations import checks, fallback, gauges, handlers, heartbeat  # noqa: F401 (they register)
         from mrdj.signals import flag_changed, web_process_started
 
         web_process_started.connect(fallback.start_in_web_process, dispatch_uid="integrations-fallback")
         flag_changed.connect(handlers.resume_queue_on_flag, dispatch_uid="integrations-resume")
+        worker_ready.connect(handlers.wake_on_worker_start, dispatch_uid="integrations-wake", weak=False)
         task_postrun.connect(heartbeat.on_celery_task, dispatch_uid="integrations-heartbeat", weak=False)

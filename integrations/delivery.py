@@ -25,6 +25,13 @@ class Outcome:
     error: str
     duration_ms: int
     retry_after_ms: int | None = None
+    # The answer says the upstream itself is down (no connection, a timeout, a 5xx): what
+    # the circuit breaker counts. A 429 or 503 with Retry-After pauses the queue instead.
+    upstream_down: bool = False
+
+    @property
+    def pauses(self) -> bool:
+        return self.retry_after_ms is not None
 
 
 @dataclass(frozen=True)
@@ -36,15 +43,24 @@ class QueueSettings:
     max_attempts: int
     connect_timeout_ms: int
     read_timeout_ms: int
+    breaker_failures: int
+    probe_ms: int
+    probe_max_ms: int
+    lease_ms: int
 
     @classmethod
     def read(cls, config: Config) -> QueueSettings:
+        probe_ms = config.get_int("QUEUE_BREAKER_PROBE_MS", 5000, minimum=100)
         return cls(
             retry_base_ms=config.get_int("QUEUE_RETRY_BASE_MS", 2000, minimum=1),
             retry_max_ms=config.get_int("QUEUE_RETRY_MAX_MS", 300_000, minimum=1),
             max_attempts=config.get_int("QUEUE_MAX_ATTEMPTS", 10, minimum=1),
             connect_timeout_ms=config.get_int("QUEUE_HTTP_CONNECT_TIMEOUT_MS", 3000, minimum=1),
             read_timeout_ms=config.get_int("QUEUE_HTTP_READ_TIMEOUT_MS", 10_000, minimum=1),
+            breaker_failures=config.get_int("QUEUE_BREAKER_FAILURES", 5, minimum=1),
+            probe_ms=probe_ms,
+            probe_max_ms=config.get_int("QUEUE_BREAKER_PROBE_MAX_MS", 300_000, minimum=probe_ms),
+            lease_ms=config.get_int("QUEUE_LEASE_MS", 60_000, minimum=1000),
         )
 
 
@@ -79,8 +95,12 @@ def deliver(
     url = queue.upstream_url(config)
     if not url:
         return Outcome(False, True, None, f"{queue.url_variable} is not set", 0)
+    return post(url, queue.upstream_token(config), payload, idempotency_key, settings)
+
+
+def post(url: str, token: str, payload: dict, idempotency_key: str, settings: QueueSettings) -> Outcome:
+    """POST one job and classify the answer; never raises for anything the upstream does."""
     headers = {"Idempotency-Key": idempotency_key}
-    token = queue.upstream_token(config)
     if token:
         headers["Authorization"] = f"Bearer {token}"
     started = time.monotonic()
@@ -93,9 +113,9 @@ def deliver(
             read_timeout=settings.read_timeout_ms / 1000,
         )
     except http.HttpTimeout:
-        return Outcome(False, True, None, "timed out", _since(started))
+        return Outcome(False, True, None, "timed out", _since(started), upstream_down=True)
     except http.HttpError as error:
-        return Outcome(False, True, None, f"network error ({error})", _since(started))
+        return Outcome(False, True, None, f"network error ({error})", _since(started), upstream_down=True)
     duration = _since(started)
     code = response.status
     if 200 <= code < 300:
@@ -103,7 +123,13 @@ def deliver(
     retryable = code in RETRYABLE_STATUS or code >= 500
     retry_after = parse_retry_after(response.headers.get("Retry-After")) if code in (429, 503) else None
     return Outcome(
-        False, retryable, code, f"HTTP {code} {response.reason or ''}".strip(), duration, retry_after
+        False,
+        retryable,
+        code,
+        f"HTTP {code} {response.reason or ''}".strip(),
+        duration,
+        retry_after,
+        upstream_down=code >= 500 and retry_after is None,
     )
 
 

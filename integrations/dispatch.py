@@ -1,24 +1,40 @@
 """Where work goes: Celery over Redis, or the in-process worker (QUEUE_REDIS_ENABLED).
 
-Handing on is best effort by design: the job is already a row, so when the
-broker refuses, the job waits for the reconciler instead of failing the caller.
+Over Redis, the broker carries no job: it carries a drain task per queue, which
+claims due jobs from the database in batches until nothing is due. At most one
+drain per queue is queued or running at a time (a Redis key with an expiry marks
+it), so intake publishes a message only when no drainer is on the queue, and a
+replay of 100,000 jobs puts one message on the broker, not 100,000. Handing on is
+best effort by design: the jobs are rows, and beat's reconciler wakes a drainer for
+any queue with due jobs and none on it (after a lost message, a killed worker or a
+Redis that restarted empty, within QUEUE_RECONCILE_INTERVAL_MS plus the key's expiry).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import threading
 import time
+from collections.abc import Callable, Iterator
 
+import redis
 from django.conf import settings
-from django.db.models import Q
-from django.utils import timezone
 
 from mrdj import telemetry
 from mrdj.config import get_config
 
 log = logging.getLogger(__name__)
 BROKER_BACKOFF_SECONDS = 5.0
+DRAINER_TTL_MS = 5_000  # a drainer that died no longer holds the queue after this
+REFRESH_EVERY_SECONDS = 1.0
+DRAIN_TASK = "integrations.drain"
 _broker_down_until = 0.0
+_client: tuple[int, redis.Redis] | None = None
+
+# Set to have the in-process worker (integrations.fallback) look for due jobs now.
+inprocess_wake = threading.Event()
 
 
 def uses_broker() -> bool:
@@ -29,69 +45,79 @@ def mode() -> str:
     return "celery" if uses_broker() else "in-process"
 
 
-def hand_over(jobs: list[tuple[int, str]], via_broker: bool, mark: bool = False) -> int:
-    """Send jobs to the broker (or wake the in-process worker); returns how many were sent.
-
-    mark sets dispatched_at first (the intake already stored it with the row); jobs the
-    broker did not take get it cleared, so the reconciler sends them again.
-    """
-    from integrations import fallback
-    from integrations.models import Job
-
-    if not via_broker:
-        fallback.worker.wake()
-        return len(jobs)
-    if mark:
-        Job.objects.filter(pk__in=[pk for pk, _ in jobs]).update(dispatched_at=timezone.now())
-    sent = _publish(jobs)
-    if sent < len(jobs):
-        unsent = [pk for pk, _ in jobs[sent:]]
-        Job.objects.filter(Q(pk__in=unsent), ~Q(dispatched_at=None)).update(dispatched_at=None)
-    return sent
+def _redis() -> redis.Redis:
+    """A client per process (a forked child makes its own)."""
+    global _client
+    if _client is None or _client[0] != os.getpid():
+        client = redis.Redis.from_url(
+            settings.CELERY_BROKER_URL, socket_connect_timeout=2, socket_timeout=5, health_check_interval=30
+        )
+        _client = (os.getpid(), client)
+    return _client[1]
 
 
-def _publish(jobs: list[tuple[int, str]]) -> int:
+def _key(queue: str) -> str:
+    return f"mrdj:drainer:{queue}"
+
+
+def _broker_failed(what: str, error: Exception) -> None:
     global _broker_down_until
-    from integrations.tasks import deliver
+    _broker_down_until = time.monotonic() + BROKER_BACKOFF_SECONDS
+    log.warning("broker refused %s (%s); the reconciler will hand it on", what, type(error).__name__)
 
+
+def wake(queue: str, force: bool = False) -> bool:
+    """Have a drainer deliver the queue's due jobs now. force: even if one is marked as on it
+    (an operator's flush while the queue is held). False when the broker refused."""
+    if not uses_broker():
+        inprocess_wake.set()
+        return True
     if time.monotonic() < _broker_down_until:
-        return 0  # the broker failed a moment ago: don't make every caller wait for it
-    for sent, (job_id, queue) in enumerate(jobs):
-        try:
-            with telemetry.publishing() as trace_headers:
-                deliver.apply_async((job_id, queue), retry=False, headers=trace_headers)
-        except Exception as error:
-            _broker_down_until = time.monotonic() + BROKER_BACKOFF_SECONDS
-            log.warning(
-                "broker refused job %s (%s); the reconciler will hand it on", job_id, type(error).__name__
-            )
-            return sent
-    return len(jobs)
-
-
-def broker_backlog() -> int | None:
-    """Messages waiting in the broker's task queue; None when the broker cannot be asked."""
+        return False  # the broker failed a moment ago: don't make every caller wait for it
     from mrdj.celery import app
 
     try:
-        with app.connection_for_read() as connection:
-            return connection.default_channel.client.llen(app.conf.task_default_queue)
+        with telemetry.unrecorded():  # a span per Redis command would cost more than it tells
+            client = _redis()
+            if force:
+                client.delete(_key(queue))
+            if client.set(_key(queue), "queued", nx=True, px=DRAINER_TTL_MS):
+                app.send_task(DRAIN_TASK, (queue,), retry=False)
     except Exception as error:
-        log.warning("could not read the broker's queue length (%s)", type(error).__name__)
-        return None
+        _broker_failed(f"the wake-up of {queue}", error)
+        with contextlib.suppress(Exception):
+            _redis().delete(_key(queue))
+        return False
+    return True
 
 
-def kick() -> None:
-    """Have due jobs handed on now rather than at the next periodic run."""
-    from integrations import fallback
-    from integrations.tasks import reconcile
+def wake_all(queues: list[str], force: bool = False) -> None:
+    for queue in queues:
+        wake(queue, force)
 
-    if not uses_broker():
-        fallback.worker.wake()
-        return
-    if time.monotonic() < _broker_down_until:
-        return
+
+@contextlib.contextmanager
+def draining(queue: str) -> Iterator[Callable[[], None]]:
+    """Mark the queue as having a drainer while the block runs; yields a refresh to call often."""
+    last = [0.0]
+
+    def refresh() -> None:
+        if time.monotonic() - last[0] >= REFRESH_EVERY_SECONDS:
+            last[0] = time.monotonic()
+            with contextlib.suppress(redis.RedisError):
+                _redis().set(_key(queue), "running", px=DRAINER_TTL_MS)
+
+    refresh()
     try:
-        reconcile.apply_async(retry=False)
-    except Exception as error:
-        log.warning("broker refused the reconcile kick (%s); beat will run it", type(error).__name__)
+        yield refresh
+    finally:
+        with contextlib.suppress(redis.RedisError):
+            _redis().delete(_key(queue))
+
+
+def hold(queue: str, seconds: float) -> None:
+    """The queue is paused or its circuit open: no drainer until then (the reconciler or a
+    flush wakes one), so that intake during an outage does not publish a drain per job."""
+    ttl = int(min(max(seconds, 0.5), DRAINER_TTL_MS / 1000) * 1000)
+    with contextlib.suppress(redis.RedisError):
+        _redis().set(_key(queue), "held", px=ttl, nx=True)

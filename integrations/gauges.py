@@ -76,3 +76,21 @@ METER.create_observable_gauge(
     unit="{job}",
     description="Jobs in the dead-letter queue.",
 )
+
+
+def _observe_circuit(options: CallbackOptions) -> list[Observation]:
+    if not _reports_queues():
+        return []
+    return [
+        Observation(int(numbers["circuit"] == state), {"queue": queue, "state": state})
+        for queue, numbers in _figures().items()
+        for state in ("closed", "open", "half_open")
+    ]
+
+
+METER.create_observable_gauge(
+    "mrdj.queue.circuit",
+    [_observe_circuit],
+    unit="1",
+    description="1 for the upstream circuit breaker's current state (closed, open, half_open).",
+)

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
-from integrations import dispatch
+from integrations import batches, dispatch, engine
 from integrations.queues import QUEUES
 
 
 def resume_queue_on_flag(sender, name: str, new: bool | None, **kwargs) -> None:
     """A queue switched back on hands its held jobs on at once, not at the next beat."""
-    if new and any(queue.flag == name for queue in QUEUES.values()):
-        dispatch.kick()
+    if new:
+        dispatch.wake_all([queue.name for queue in QUEUES.values() if queue.flag == name])
+
+
+def wake_on_worker_start(**kwargs) -> None:
+    """A worker starting (a deploy, or a restart after a crash) wakes a drainer for each queue
+    with due jobs at once, even while the mark of a drainer that died has not expired yet."""
+    if not dispatch.uses_broker():
+        return
+    for queue in engine.enabled()():
+        if batches.has_due(queue.name):
+            dispatch.wake(queue.name, force=True)

@@ -31,11 +31,12 @@ class Job(models.Model):
     attempts = models.PositiveIntegerField("attempts", default=0, help_text="Tries started so far.")
     created_at = models.DateTimeField("accepted at", help_text="When intake accepted the job.")
     next_attempt_at = models.DateTimeField("next try at", help_text="Not tried before this time.")
-    dispatched_at = models.DateTimeField(
-        "dispatched at",
-        null=True,
+    trace_parent = models.CharField(
+        "trace",
+        max_length=64,
         blank=True,
-        help_text="When it was last handed to the broker; empty when nothing carries it.",
+        db_default="",
+        help_text="W3C traceparent of the request that accepted it, when telemetry was on.",
     )
     claimed_at = models.DateTimeField("claimed at", null=True, blank=True)
     claim_token = models.CharField(
@@ -55,9 +56,9 @@ class Job(models.Model):
         indexes = [
             # Oldest waiting job per queue and status, for the metrics, without a scan.
             models.Index(fields=["queue", "status", "created_at"], name="job_queue_status_created"),
-            # Due jobs for the reconciler and the in-process worker; in-flight jobs for the
+            # Due jobs of a queue in due order for the claim, and its in-flight jobs for the
             # lease check. Few indexes on purpose: every status change rewrites each of them.
-            models.Index(fields=["status", "next_attempt_at"], name="job_status_due"),
+            models.Index(fields=["queue", "status", "next_attempt_at"], name="job_queue_due"),
         ]
         permissions = [
             ("flush_job", "Can flush a queue (retry its waiting jobs now)"),
@@ -77,14 +78,60 @@ class Attempt(models.Model):
     duration_ms = models.PositiveIntegerField("duration (ms)")
     status_code = models.PositiveIntegerField("HTTP status", null=True, blank=True)
     error = models.CharField("error", max_length=500, blank=True)
-    outcome = models.CharField("outcome", max_length=16, help_text="done, retry or dead")
+    outcome = models.CharField("outcome", max_length=16, help_text="done, retry, dead or stale")
+    counted = models.BooleanField(
+        "counted",
+        default=True,
+        db_default=True,
+        help_text="Whether the try counted against the job's attempts: a try made while the "
+        "upstream's circuit was open, or paused by its Retry-After, does not.",
+    )
 
     class Meta:
-        ordering = ["job_id", "number"]
+        ordering = ["job_id", "number", "id"]
         indexes = [models.Index(fields=["job", "number"], name="attempt_job_number")]  # also serves the FK
 
     def __str__(self) -> str:
         return f"try {self.number} of job {self.job_id}: {self.outcome}"
+
+
+class Circuit(models.TextChoices):
+    CLOSED = "closed", "closed"  # jobs flow
+    OPEN = "open", "open"  # the upstream is down: jobs wait, one probe per interval
+    HALF_OPEN = "half_open", "half-open"  # a probe is in flight
+
+
+class UpstreamState(models.Model):
+    """Per queue: its circuit breaker, a pause the upstream asked for, the rate limiter's clock.
+
+    Every claim and every finish of the queue locks this row, so all workers on all
+    machines share one breaker and one set of limits.
+    """
+
+    queue = models.CharField("queue", max_length=32, unique=True, choices=QUEUE_CHOICES)
+    circuit = models.CharField("circuit", max_length=16, choices=Circuit.choices, default=Circuit.CLOSED)
+    failures = models.PositiveIntegerField(
+        "consecutive failures", default=0, help_text="Tries in a row that found the upstream down."
+    )
+    opened_at = models.DateTimeField("open since", null=True, blank=True)
+    probe_at = models.DateTimeField("next probe at", null=True, blank=True)
+    probe_interval_ms = models.PositiveIntegerField(
+        "probe interval (ms)", default=0, help_text="Doubles after each failed probe, up to the maximum."
+    )
+    paused_until = models.DateTimeField(
+        "paused until", null=True, blank=True, help_text="Set by a 429 or 503 with Retry-After."
+    )
+    last_error = models.CharField("last error", max_length=500, blank=True)
+    last_error_at = models.DateTimeField("last error at", null=True, blank=True)
+    rate_next_at = models.DateTimeField(
+        "next free rate slot", null=True, blank=True, help_text="Tries start no earlier than this."
+    )
+
+    class Meta:
+        verbose_name = "upstream state"
+
+    def __str__(self) -> str:
+        return f"{self.queue}: circuit {self.circuit}"
 
 
 class QueueCounterManager(models.Manager):

@@ -1,15 +1,15 @@
-"""Job transitions in one statement each, for PostgreSQL: the hot path of every delivery.
+"""Job transitions for PostgreSQL in one statement each: the hot path of intake and delivery.
 
-A data-modifying CTE claims or finishes the job, records the attempt and moves the
-queue counter in a single round trip and a single implicit transaction; the ORM
-version in services does the same in several (and is what SQLite runs).
+A data-modifying CTE claims a batch, finishes a batch or stores jobs, records the
+attempts and moves the queue counters in a single round trip; the ORM versions in
+batches and services do the same in several (and are what SQLite runs).
 
-They run as prepared statements (planned once per connection, not per job), and
-commit without waiting for the disk flush (synchronous_commit off, for that
-transaction only, set by the statement itself). A database crash can forget the last fraction of a second of
-claims and results; such a job is then tried again (at-least-once, and its
-Idempotency-Key lets the upstream drop the duplicate), never lost. Intake, flush
-and replay keep full durability.
+They run as prepared statements (planned once per connection), and claims and
+results commit without waiting for the disk flush (synchronous_commit off, for
+that transaction only, set by the statement itself). A database crash can forget
+the last fraction of a second of claims and results; such a job is then tried
+again (at-least-once, and its Idempotency-Key lets the upstream drop the
+duplicate), never lost. Intake, flush and replay keep full durability.
 """
 
 from __future__ import annotations
@@ -21,116 +21,147 @@ import psycopg
 from django.db import connection
 from psycopg.types.json import Jsonb
 
-from integrations.models import Job
+from integrations.models import Attempt, Job, QueueCounter
 
-CLAIM = """
+TABLES = {
+    "job": Job._meta.db_table,
+    "attempt": Attempt._meta.db_table,
+    "counter": QueueCounter._meta.db_table,
+}
+
+CLAIM_DUE = """
 WITH relaxed AS (
     SELECT set_config('synchronous_commit', 'off', true)
+), candidates AS (
+    (SELECT id, next_attempt_at FROM {job}
+     WHERE queue = %(queue)s AND status = 'pending' AND next_attempt_at <= %(now)s
+     ORDER BY next_attempt_at LIMIT %(limit)s)
+    UNION ALL
+    (SELECT id, next_attempt_at FROM {job}
+     WHERE queue = %(queue)s AND status = 'retry' AND next_attempt_at <= %(now)s
+     ORDER BY next_attempt_at LIMIT %(limit)s)
 ), picked AS (
-    SELECT id, status FROM integrations_job
-    WHERE id = %(id)s AND status IN ('pending', 'retry') AND next_attempt_at <= %(now)s
+    SELECT id, status FROM {job}
+    WHERE id IN (SELECT id FROM candidates ORDER BY next_attempt_at LIMIT %(limit)s)
+      AND status IN ('pending', 'retry')
     FOR UPDATE SKIP LOCKED
 ), claimed AS (
-    UPDATE integrations_job AS job
-    SET status = 'active', claimed_at = %(now)s, claim_token = %(token)s,
-        attempts = job.attempts + 1, dispatched_at = NULL
+    UPDATE {job} AS job
+    SET status = 'active', claimed_at = %(now)s, claim_token = %(token)s, attempts = job.attempts + 1
     FROM picked WHERE job.id = picked.id
-    RETURNING job.id, job.queue, job.payload, job.idempotency_key, job.attempts,
-              job.created_at, job.next_attempt_at, picked.status AS previous
+    RETURNING job.id, job.payload, job.idempotency_key, job.attempts, job.created_at, job.trace_parent,
+              job.next_attempt_at, picked.status AS previous
 ), counted AS (
-    INSERT INTO integrations_queuecounter AS counter (queue, status, count)
-    SELECT queue, previous, -1 FROM claimed
-    ON CONFLICT (queue, status) DO UPDATE SET count = counter.count - 1
+    INSERT INTO {counter} AS counter (queue, status, count)
+    SELECT %(queue)s, previous, -count(*) FROM claimed GROUP BY previous
+    ON CONFLICT (queue, status) DO UPDATE SET count = counter.count + EXCLUDED.count
 )
-SELECT id, queue, payload, idempotency_key, attempts, created_at, next_attempt_at FROM claimed, relaxed
-"""
+SELECT id, payload, idempotency_key, attempts, created_at, trace_parent
+FROM claimed, relaxed ORDER BY next_attempt_at
+""".format(**TABLES)  # noqa: S608 (table names from the models, values as parameters)
 
-FINISH = """
+FINISH_BATCH = """
 WITH relaxed AS (
     SELECT set_config('synchronous_commit', 'off', true)
+), input AS (
+    SELECT * FROM unnest(
+        %(id)s::bigint[], %(token)s::text[], %(status)s::text[], %(next_attempt_at)s::timestamptz[],
+        %(finished_at)s::timestamptz[], %(status_code)s::int[], %(error)s::text[], %(attempts)s::int[],
+        %(number)s::int[], %(started_at)s::timestamptz[], %(duration_ms)s::int[], %(counted)s::bool[]
+    ) AS row (id, token, status, next_attempt_at, finished_at, status_code, error, attempts,
+              number, started_at, duration_ms, counted)
 ), finished AS (
-    UPDATE integrations_job
-    SET status = %(status)s, next_attempt_at = %(next_attempt_at)s, finished_at = %(finished_at)s,
-        claimed_at = NULL, claim_token = '', last_status_code = %(status_code)s, last_error = %(error)s
-    WHERE id = %(id)s AND status = 'active' AND claim_token = %(token)s
-    RETURNING id, queue
+    UPDATE {job} AS job
+    SET status = input.status, next_attempt_at = input.next_attempt_at, finished_at = input.finished_at,
+        claimed_at = NULL, claim_token = '', last_status_code = input.status_code,
+        last_error = input.error, attempts = input.attempts
+    FROM input
+    WHERE job.id = input.id AND job.status = 'active' AND job.claim_token = input.token
+    RETURNING job.id, job.status
 ), attempt AS (
-    INSERT INTO integrations_attempt (job_id, number, started_at, duration_ms, status_code, error, outcome)
-    SELECT %(id)s, %(number)s, %(started_at)s, %(duration_ms)s, %(status_code)s, %(error)s,
-           CASE WHEN EXISTS (SELECT 1 FROM finished) THEN %(status)s ELSE 'stale' END
+    INSERT INTO {attempt} (job_id, number, started_at, duration_ms, status_code, error, outcome, counted)
+    SELECT input.id, input.number, input.started_at, input.duration_ms, input.status_code, input.error,
+           CASE WHEN finished.id IS NULL THEN 'stale' ELSE input.status END, input.counted
+    FROM input LEFT JOIN finished ON finished.id = input.id
 ), counted AS (
-    INSERT INTO integrations_queuecounter AS counter (queue, status, count)
-    SELECT queue, %(status)s, 1 FROM finished WHERE %(status)s <> 'done'
-    ON CONFLICT (queue, status) DO UPDATE SET count = counter.count + 1
+    INSERT INTO {counter} AS counter (queue, status, count)
+    SELECT %(queue)s, status, count(*) FROM finished WHERE status <> 'done' GROUP BY status
+    ON CONFLICT (queue, status) DO UPDATE SET count = counter.count + EXCLUDED.count
 )
-SELECT count(*) FROM finished, relaxed
-"""
+SELECT finished.id FROM finished, relaxed
+""".format(**TABLES)  # noqa: S608 (table names from the models, values as parameters)
 
-
-def _execute(sql: str, params: dict) -> tuple | None:
-    """Run sql as a prepared statement on Django's connection (in its transaction, if any)."""
-    connection.ensure_connection()
-    with psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(sql, params, prepare=True)
-        return cursor.fetchone()
-
-
-def claim(job_id: int, now: datetime, token: str) -> Job | None:
-    row = _execute(CLAIM, {"id": job_id, "now": now, "token": token})
-    if row is None:
-        return None
-    pk, queue, payload, key, attempts, created_at, next_attempt_at = row
-    return Job(
-        pk=pk,
-        queue=queue,
-        payload=json.loads(payload) if isinstance(payload, str) else payload,
-        idempotency_key=key,
-        attempts=attempts,
-        created_at=created_at,
-        next_attempt_at=next_attempt_at,
-        status="active",
-        claimed_at=now,
-        claim_token=token,
-    )
-
-
-def finish(job: Job, values: dict, started_at: datetime, duration_ms: int) -> bool:
-    """values: the job's new status, next_attempt_at, finished_at, last_status_code, last_error."""
-    params = {
-        "id": job.pk,
-        "token": job.claim_token,
-        "status": values["status"],
-        "next_attempt_at": values["next_attempt_at"],
-        "finished_at": values["finished_at"],
-        "status_code": values["last_status_code"],
-        "error": values["last_error"],
-        "number": job.attempts,
-        "started_at": started_at,
-        "duration_ms": duration_ms,
-    }
-    return _execute(FINISH, params)[0] == 1
-
+FINISH_COLUMNS = (
+    "id",
+    "token",
+    "status",
+    "next_attempt_at",
+    "finished_at",
+    "status_code",
+    "error",
+    "attempts",
+    "number",
+    "started_at",
+    "duration_ms",
+    "counted",
+)
 
 ENQUEUE = """
-WITH inserted AS (
-    INSERT INTO integrations_job (queue, status, payload, idempotency_key, attempts, created_at,
-                                  next_attempt_at, dispatched_at, claim_token, last_error)
-    VALUES (%(queue)s, 'pending', %(payload)s, %(key)s, 0, %(now)s, %(now)s, %(dispatched_at)s, '', '')
+WITH input AS (
+    SELECT * FROM unnest(%(payload)s::jsonb[], %(key)s::text[])
+        WITH ORDINALITY AS row (payload, key, position)
+), inserted AS (
+    INSERT INTO {job} (queue, status, payload, idempotency_key, attempts, created_at,
+                       next_attempt_at, claim_token, last_error, trace_parent)
+    SELECT %(queue)s, 'pending', payload, key, 0, %(now)s, %(now)s, '', '', %(trace)s
+    FROM input ORDER BY position
     ON CONFLICT (queue, idempotency_key) DO NOTHING
-    RETURNING id
+    RETURNING id, idempotency_key
 ), counted AS (
-    INSERT INTO integrations_queuecounter AS counter (queue, status, count)
-    SELECT %(queue)s, 'pending', 1 FROM inserted
-    ON CONFLICT (queue, status) DO UPDATE SET count = counter.count + 1
+    INSERT INTO {counter} AS counter (queue, status, count)
+    SELECT %(queue)s, 'pending', count(*) FROM inserted HAVING count(*) > 0
+    ON CONFLICT (queue, status) DO UPDATE SET count = counter.count + EXCLUDED.count
 )
-SELECT id FROM inserted
-"""
+SELECT id, idempotency_key FROM inserted
+""".format(**TABLES)  # noqa: S608 (table names from the models, values as parameters)
 
 
-def enqueue(queue: str, payload: dict, key: str, now: datetime, dispatched_at: datetime | None) -> int | None:
-    """Store a pending job and count it; None when the key is already taken (nothing stored)."""
-    row = _execute(
-        ENQUEUE,
-        {"queue": queue, "payload": Jsonb(payload), "key": key, "now": now, "dispatched_at": dispatched_at},
-    )
-    return row[0] if row else None
+def _cursor() -> psycopg.Cursor:
+    connection.ensure_connection()
+    return psycopg.Cursor(connection.connection)
+
+
+def _rows(sql: str, params: dict) -> list[tuple]:
+    """Run sql as a prepared statement on Django's connection (in its transaction, if any)."""
+    with _cursor() as cursor:
+        cursor.execute(sql, params, prepare=True)
+        return cursor.fetchall()
+
+
+def claim_due(queue: str, limit: int, now: datetime, token: str) -> list[tuple]:
+    """Claim up to limit due jobs, oldest due first: (id, payload, key, attempts, created_at, trace)."""
+    rows = _rows(CLAIM_DUE, {"queue": queue, "limit": limit, "now": now, "token": token})
+    return [(row[0], _json(row[1]), *row[2:]) for row in rows]
+
+
+def finish_batch(queue: str, values: list[dict]) -> set[int]:
+    """Write each try's result; returns the ids whose claim still held (the others were stale)."""
+    params = {column: [row[column] for row in values] for column in FINISH_COLUMNS}
+    return {pk for (pk,) in _rows(FINISH_BATCH, {"queue": queue, **params})}
+
+
+def enqueue(queue: str, items: list[tuple[dict, str]], now: datetime, trace: str) -> dict[str, int]:
+    """Store pending jobs (payload, key) and count them; returns the new ids by key.
+    A key already stored (or repeated) stores nothing more."""
+    params = {
+        "queue": queue,
+        "payload": [Jsonb(payload) for payload, _ in items],
+        "key": [key for _, key in items],
+        "now": now,
+        "trace": trace,
+    }
+    return {key: pk for pk, key in _rows(ENQUEUE, params)}
+
+
+def _json(value):
+    return json.loads(value) if isinstance(value, str) else value

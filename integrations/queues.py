@@ -21,6 +21,31 @@ class Queue:
     def upstream_token(self, config: Config | None = None) -> str:
         return (config or get_config()).get_str(self.token_variable)
 
+    @property
+    def max_in_flight_variable(self) -> str:
+        return f"QUEUE_{self.name.upper()}_MAX_IN_FLIGHT"
+
+    @property
+    def rate_variable(self) -> str:
+        return f"QUEUE_{self.name.upper()}_RATE_PER_S"
+
+    def limits(self, config: Config | None = None) -> Limits:
+        """What the upstream may receive, from every worker on every machine together."""
+        config = config or get_config()
+        return Limits(
+            max_in_flight=config.get_int(self.max_in_flight_variable, DEFAULT_MAX_IN_FLIGHT, minimum=1),
+            rate_per_s=config.get_number(self.rate_variable, 0),
+        )
+
+
+DEFAULT_MAX_IN_FLIGHT = 64
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_in_flight: int  # tries at the upstream at once
+    rate_per_s: float  # tries started per second; 0: no limit
+
 
 QUEUES: dict[str, Queue] = {
     queue.name: queue

@@ -1,40 +1,28 @@
-"""Everything that moves a job: intake, one try, flush, replay, the reconciler, the figures.
+"""What moves jobs from outside the engine: intake, flush, replay, the reconciler, the figures.
 
-Views, admin actions, management commands, Celery tasks and the in-process
-worker all call these functions. Every status change goes through here, in the
-same transaction as the queue counters it affects.
+Views, admin actions, management commands and Celery tasks call these functions;
+the tries themselves are the engine's (integrations.engine, integrations.batches).
+Every status change happens in the same transaction as the queue counters it affects.
 """
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count
 from django.utils import timezone
 
-from integrations import dispatch, postgres, signals
-from integrations.delivery import Outcome, QueueSettings, deliver, retry_delay_ms
-from integrations.models import WAITING, Attempt, Job, QueueCounter, Status
+from integrations import batches, breaker, dispatch, postgres, signals
+from integrations.models import WAITING, Circuit, Job, QueueCounter, Status, UpstreamState
 from integrations.queues import QUEUES, Queue
-from mrdj import audit, metrics
+from mrdj import audit, metrics, telemetry
 from mrdj.config import ConfigError, Source, get_config
 from mrdj.flags import describe, is_enabled
-
-
-def lease_ms() -> int:
-    """A claim older than this belongs to a worker that died."""
-    return get_config().get_int("QUEUE_LEASE_MS", 60_000, minimum=1000)
-
-
-def redispatch_after_ms() -> int:
-    """A job handed to the broker this long ago and still waiting was lost there."""
-    return get_config().get_int("QUEUE_REDISPATCH_AFTER_MS", 30_000, minimum=1000)
 
 
 def enabled_queues() -> list[str]:
@@ -46,180 +34,123 @@ def enabled_queues() -> list[str]:
 
 def enqueue(queue: Queue, payload: dict, idempotency_key: str | None = None) -> tuple[Job, bool]:
     """Store a job and hand it on; the same key again returns the stored job."""
+    (result,) = enqueue_many(queue, [(payload, idempotency_key)])
+    return result
+
+
+def enqueue_many(queue: Queue, items: list[tuple[dict, str | None]]) -> list[tuple[Job, bool]]:
+    """Store jobs (payload, key or None) in one statement, each idempotent on its own key.
+
+    Returns (job, created) in the order given; created is False for a key already stored
+    (or given twice), and the job is then the stored one.
+    """
     now = timezone.now()
-    key = idempotency_key or uuid.uuid4().hex
-    via_broker = dispatch.uses_broker()
-    dispatched_at = now if via_broker else None
+    keyed = [(payload, key or uuid.uuid4().hex) for payload, key in items]
+    unique = list({key: (payload, key) for payload, key in reversed(keyed)}.values())[::-1]
+    trace = telemetry.traceparent()
     if connection.vendor == "postgresql":
-        pk = postgres.enqueue(queue.name, payload, key, now, dispatched_at)
+        created = postgres.enqueue(queue.name, unique, now, trace)
     else:
-        pk = _enqueue_portable(queue.name, payload, key, now, dispatched_at)
-    if pk is None:
-        return Job.objects.get(queue=queue.name, idempotency_key=key), False
-    # Inside a caller's transaction, a worker could not see the row yet: hand on after commit.
-    transaction.on_commit(lambda: dispatch.hand_over([(pk, queue.name)], via_broker))
-    transaction.on_commit(lambda: signals.backlog_changed.send(sender=Job, queue=queue.name))
-    job = Job(
-        pk=pk,
-        queue=queue.name,
-        payload=payload,
-        idempotency_key=key,
-        status=Status.PENDING,
-        created_at=now,
-        next_attempt_at=now,
-        dispatched_at=dispatched_at,
-    )
-    return job, True
+        created = _enqueue_portable(queue.name, unique, now, trace)
+    if created:
+        # Inside a caller's transaction, a worker could not see the rows yet: hand on after commit.
+        transaction.on_commit(lambda: dispatch.wake(queue.name))
+        transaction.on_commit(lambda: signals.backlog_changed.send(sender=Job, queue=queue.name))
+    stored = {}
+    missing = [key for _, key in keyed if key not in created]
+    if missing:
+        stored = {
+            job.idempotency_key: job
+            for job in Job.objects.filter(queue=queue.name, idempotency_key__in=missing)
+        }
+    results, seen = [], set()
+    for payload, key in keyed:
+        if key in created and key not in seen:
+            job = Job(
+                pk=created[key],
+                queue=queue.name,
+                payload=payload,
+                idempotency_key=key,
+                status=Status.PENDING,
+                created_at=now,
+                next_attempt_at=now,
+            )
+            results.append((job, True))
+        else:
+            results.append((stored.get(key) or Job.objects.get(queue=queue.name, idempotency_key=key), False))
+        seen.add(key)
+    return results
 
 
-def _enqueue_portable(
-    queue: str, payload: dict, key: str, now: datetime, dispatched_at: datetime | None
-) -> int | None:
-    try:
-        with transaction.atomic():
-            job = Job.objects.create(
+def _enqueue_portable(queue: str, items: list[tuple[dict, str]], now: datetime, trace: str) -> dict[str, int]:
+    with transaction.atomic():
+        taken = set(
+            Job.objects.filter(queue=queue, idempotency_key__in=[key for _, key in items]).values_list(
+                "idempotency_key", flat=True
+            )
+        )
+        fresh = [
+            Job(
                 queue=queue,
                 payload=payload,
                 idempotency_key=key,
                 created_at=now,
                 next_attempt_at=now,
-                dispatched_at=dispatched_at,
+                trace_parent=trace,
             )
-            QueueCounter.objects.adjust(queue, {Status.PENDING: 1})
+            for payload, key in items
+            if key not in taken
+        ]
+        if not fresh:
+            return {}
+        try:
+            with transaction.atomic():
+                Job.objects.bulk_create(fresh)
+        except IntegrityError:  # a concurrent intake took a key meanwhile: one at a time
+            fresh = [job for job in fresh if _created_alone(job)]
+        QueueCounter.objects.adjust(queue, {Status.PENDING: len(fresh)})
+    return {job.idempotency_key: job.pk for job in fresh}
+
+
+def _created_alone(job: Job) -> bool:
+    try:
+        with transaction.atomic():
+            job.save(force_insert=True)
     except IntegrityError:
-        return None
-    return job.pk
-
-
-# --- One try
-
-
-def process_job(job_id: int, queue: str | None = None) -> str:
-    """Claim the job, try it once, record the answer. Returns what happened, for logs and tests."""
-    if queue is None:
-        queue = Job.objects.filter(pk=job_id).values_list("queue", flat=True).first()
-        if queue is None:
-            return "missing"
-    if not is_enabled(QUEUES[queue].flag):
-        # Held, not dropped: the reconciler hands it on again once the flag is on.
-        Job.objects.filter(pk=job_id, status__in=WAITING).update(dispatched_at=None)
-        return "held"
-    claimed = claim(job_id)
-    if claimed is None:
-        return "not claimable"
-    config = get_config()
-    settings = QueueSettings.read(config)
-    started = timezone.now()
-    outcome = deliver(QUEUES[claimed.queue], claimed.payload, claimed.idempotency_key, config, settings)
-    return finish(claimed, outcome, settings, started)
-
-
-def claim(job_id: int) -> Job | None:
-    """Take the job if it is due and nobody has it; one winner however many workers try."""
-    now, token = timezone.now(), uuid.uuid4().hex
-    if connection.vendor == "postgresql":
-        return postgres.claim(job_id, now, token)
-    with transaction.atomic():
-        job = (
-            Job.objects.select_for_update(skip_locked=True)
-            .filter(pk=job_id, status__in=WAITING, next_attempt_at__lte=now)
-            .first()
-        )
-        if job is None:
-            return None
-        previous = job.status
-        job.status = Status.ACTIVE
-        job.claimed_at = now
-        job.claim_token = token
-        job.attempts += 1
-        job.dispatched_at = None
-        job.save(update_fields=["status", "claimed_at", "claim_token", "attempts", "dispatched_at"])
-        QueueCounter.objects.adjust(job.queue, {previous: -1})
-    return job
-
-
-def finish(job: Job, outcome: Outcome, settings: QueueSettings, started: datetime) -> str:
-    now = timezone.now()
-    if outcome.delivered:
-        status, next_attempt_at = Status.DONE, job.next_attempt_at
-    elif outcome.retryable and job.attempts < settings.max_attempts:
-        delay = retry_delay_ms(job.attempts, settings, outcome.retry_after_ms)
-        status, next_attempt_at = Status.RETRY, now + timedelta(milliseconds=delay)
-    else:
-        status, next_attempt_at = Status.DEAD, job.next_attempt_at
-    values = {
-        "status": status,
-        "next_attempt_at": next_attempt_at,
-        "finished_at": now if status in (Status.DONE, Status.DEAD) else None,
-        "last_status_code": outcome.status_code,
-        "last_error": outcome.error[:500],
-    }
-    if connection.vendor == "postgresql":
-        updated = postgres.finish(job, values, started, outcome.duration_ms)
-    else:
-        updated = _finish_portable(job, values, started, outcome.duration_ms)
-    if not updated:
-        return "stale"  # the lease ran out and someone else owns the job now
-    outcome_name = {Status.DONE: "delivered", Status.RETRY: "retry", Status.DEAD: "dead"}[status]
-    metrics.delivery_tried(job.queue, outcome_name)
-    if status != Status.RETRY:
-        metrics.job_finished(job.queue, outcome_name, (now - job.created_at).total_seconds())
-    _announce(job.queue, status, job.pk, job.attempts, outcome)
-    return status
-
-
-def _finish_portable(job: Job, values: dict, started: datetime, duration_ms: int) -> bool:
-    with transaction.atomic():
-        updated = Job.objects.filter(pk=job.pk, status=Status.ACTIVE, claim_token=job.claim_token).update(
-            claimed_at=None, claim_token="", **values
-        )
-        Attempt.objects.create(
-            job_id=job.pk,
-            number=job.attempts,
-            started_at=started,
-            duration_ms=duration_ms,
-            status_code=values["last_status_code"],
-            error=values["last_error"],
-            outcome=values["status"] if updated else "stale",
-        )
-        if updated and values["status"] != Status.DONE:
-            QueueCounter.objects.adjust(job.queue, {values["status"]: 1})
-    return bool(updated)
-
-
-def _announce(queue: str, status: str, job_id: int, attempts: int, outcome: Outcome) -> None:
-    signals.backlog_changed.send(sender=Job, queue=queue)
-    if status == Status.DEAD:
-        signals.job_dead_lettered.send(
-            sender=Job,
-            queue=queue,
-            job_id=job_id,
-            attempts=attempts,
-            status_code=outcome.status_code,
-            error=outcome.error,
-        )
-    elif status == Status.DONE and attempts > 1:
-        signals.job_recovered.send(sender=Job, queue=queue, job_id=job_id, attempts=attempts)
+        return False
+    return True
 
 
 # --- Operator actions
 
 
 def flush(queue: Queue, actor: Any, ids: Iterable[int] | None = None) -> int:
-    """Retry now every job of the queue waiting to retry (or those of ids), skipping the backoff."""
+    """Retry now every job of the queue waiting to retry (or those of ids), skipping the backoff.
+
+    The playbook's step after a fix: it also lifts a pause the upstream asked for and, while
+    the circuit is open, sends a probe at once; if the upstream still refuses, they come back.
+    """
     now = timezone.now()
-    jobs = Job.objects.filter(queue=queue.name, status=Status.RETRY, next_attempt_at__gt=now)
-    if ids is not None:
-        jobs = jobs.filter(pk__in=list(ids))
-    moved = jobs.update(next_attempt_at=now, dispatched_at=None)
-    audit.record("queue.flush", actor=actor, target=queue.name, after={"jobs": moved})
-    if moved:
-        dispatch.kick()
+    with transaction.atomic():
+        state = batches.locked_state(queue.name)
+        held = bool(state.paused_until and state.paused_until > now) or state.circuit != Circuit.CLOSED
+        breaker.lift(state, now)
+        state.save()
+        jobs = Job.objects.filter(queue=queue.name, status=Status.RETRY, next_attempt_at__gt=now)
+        if ids is not None:
+            jobs = jobs.filter(pk__in=list(ids))
+        moved = jobs.update(next_attempt_at=now)
+        lifted = {"lifted": "the pause or open circuit: probing now"} if held else {}
+        audit.record("queue.flush", actor=actor, target=queue.name, after={"jobs": moved, **lifted})
+    transaction.on_commit(lambda: dispatch.wake(queue.name, force=True))
     return moved
 
 
 def replay(queue: Queue, actor: Any, ids: Iterable[int] | None = None) -> int:
-    """Return dead-letter jobs (all of the queue, or those of ids) to pending with attempts reset."""
+    """Return dead-letter jobs (all of the queue, or those of ids) to pending with attempts reset.
+
+    One statement however many jobs; the drainers then send them at the upstream's limits.
+    """
     now = timezone.now()
     ids = None if ids is None else list(ids)
     with transaction.atomic():
@@ -230,7 +161,6 @@ def replay(queue: Queue, actor: Any, ids: Iterable[int] | None = None) -> int:
             status=Status.PENDING,
             attempts=0,
             next_attempt_at=now,
-            dispatched_at=None,
             finished_at=None,
             last_error="",
             last_status_code=None,
@@ -245,7 +175,7 @@ def replay(queue: Queue, actor: Any, ids: Iterable[int] | None = None) -> int:
         )
     if moved:
         signals.backlog_changed.send(sender=Job, queue=queue.name)
-        dispatch.kick()
+        dispatch.wake(queue.name)
     return moved
 
 
@@ -262,85 +192,36 @@ def switch_mode(use_broker: bool, actor: Any) -> None:
     audit.record(
         "queue.mode", actor=actor, target="QUEUE_REDIS_ENABLED", before=before, after=dispatch.mode()
     )
-    dispatch.kick()
+    dispatch.wake_all(enabled_queues())
 
 
 # --- The reconciler
 
 
-def release_expired_claims(limit: int = 500) -> int:
-    """Jobs claimed by a worker that died go back to retry (or dead-letter when out of tries)."""
+def release_expired_claims() -> int:
+    """Claims of workers that died go back to their queue (or dead-letter), announced."""
+    released = batches.release_expired_claims()
     now = timezone.now()
-    cutoff = now - timedelta(milliseconds=lease_ms())
-    max_attempts = QueueSettings.read(get_config()).max_attempts
-    expired = list(
-        Job.objects.filter(status=Status.ACTIVE, claimed_at__lt=cutoff).values_list(
-            "pk", "queue", "attempts", "claim_token", "created_at"
-        )[:limit]
-    )
-    released = 0
-    for pk, queue, attempts, token, created_at in expired:
-        status = Status.DEAD if attempts >= max_attempts else Status.RETRY
-        with transaction.atomic():
-            updated = Job.objects.filter(pk=pk, status=Status.ACTIVE, claim_token=token).update(
-                status=status,
-                next_attempt_at=now,
-                claimed_at=None,
-                claim_token="",
-                finished_at=now if status == Status.DEAD else None,
-                last_error="worker lost: claim expired",
-            )
-            if not updated:
-                continue
-            Attempt.objects.create(
-                job_id=pk,
-                number=attempts,
-                started_at=now,
-                duration_ms=0,
-                error="worker lost: claim expired",
-                outcome=status,
-            )
-            QueueCounter.objects.adjust(queue, {status: 1})
-        released += 1
+    for pk, queue, status, attempts, created_at in released:
         metrics.delivery_tried(queue, "dead" if status == Status.DEAD else "retry")
+        signals.backlog_changed.send(sender=Job, queue=queue)
         if status == Status.DEAD:
             metrics.job_finished(queue, "dead", (now - created_at).total_seconds())
-        _announce(queue, status, pk, attempts, Outcome(False, False, None, "worker lost", 0))
-    return released
+            signals.job_dead_lettered.send(
+                sender=Job, queue=queue, job_id=pk, attempts=attempts, status_code=None, error=batches.LOST
+            )
+    return len(released)
 
 
-def due_jobs(queues: list[str], limit: int, carried: str = "any") -> list[tuple[int, str]]:
-    """Due waiting jobs, oldest due first. carried: "any", "none" (never handed to the
-    broker, or given back), or "lost" (handed on longer than QUEUE_REDISPATCH_AFTER_MS ago)."""
-    now = timezone.now()
-    jobs = Job.objects.filter(status__in=WAITING, next_attempt_at__lte=now, queue__in=queues)
-    if carried == "none":
-        jobs = jobs.filter(dispatched_at__isnull=True)
-    elif carried == "lost":
-        jobs = jobs.filter(dispatched_at__lt=now - timedelta(milliseconds=redispatch_after_ms()))
-    return list(jobs.order_by("next_attempt_at").values_list("pk", "queue")[:limit])
-
-
-def reconcile(batch: int = 1000, budget_seconds: float = 10.0) -> dict[str, int]:
-    """Release lost claims and hand on due jobs that nothing carries. Runs on beat, and on a kick."""
+def reconcile() -> dict[str, int]:
+    """Release lost claims and make sure every queue with due jobs has a drainer.
+    Runs on beat, and in the in-process worker."""
     released = release_expired_claims()
-    handed = 0
-    if not dispatch.uses_broker():
-        dispatch.kick()  # the in-process worker finds due jobs itself
-        return {"released": released, "dispatched": 0}
-    deadline = time.monotonic() + budget_seconds
-    queues = enabled_queues()
-    # Jobs handed on long ago count as lost only once the broker's queue has drained:
-    # while it still holds messages, they are most likely just waiting their turn.
-    kinds = ["none", "lost"] if dispatch.broker_backlog() == 0 else ["none"]
-    for carried in kinds:
-        while queues and time.monotonic() < deadline:
-            jobs = due_jobs(queues, batch, carried)
-            sent = dispatch.hand_over(jobs, via_broker=True, mark=True) if jobs else 0
-            handed += sent
-            if sent < batch:
-                break  # all handed on, or the broker refused: the next run goes on
-    return {"released": released, "dispatched": handed}
+    woken = 0
+    for name in enabled_queues():
+        if batches.has_due(name):
+            woken += dispatch.wake(name)
+    return {"released": released, "woken": woken}
 
 
 # --- Figures
@@ -370,9 +251,11 @@ def queue_figures() -> dict[str, Any]:
         .annotate(n=Count("pk"))
         .values_list("queue", "n")
     )
+    states = {state.queue: state for state in UpstreamState.objects.all()}
     queues = {}
     for name, queue in QUEUES.items():
         count = counts.get(name, {})
+        state = states.get(name) or UpstreamState(queue=name)
         oldest_pending, oldest_retry = _oldest(name, Status.PENDING), _oldest(name, Status.RETRY)
         oldest_waiting = min((t for t in (oldest_pending, oldest_retry) if t), default=None)
         queues[name] = {
@@ -382,12 +265,35 @@ def queue_figures() -> dict[str, Any]:
             "dead_letter": count.get(Status.DEAD, 0),
             "oldest_pending_age_ms": _age_ms(oldest_waiting, now),
             "enabled": describe(queue.flag).enabled,
+            **_upstream_figures(queue, state, now),
         }
     return {
-        "generated_at": now.isoformat().replace("+00:00", "Z"),
+        "generated_at": _iso(now),
         "queue_mode": dispatch.mode(),
         "queues": queues,
     }
+
+
+def _upstream_figures(queue: Queue, state: UpstreamState, now: datetime) -> dict[str, Any]:
+    try:
+        limits = queue.limits()
+        in_flight_limit, rate = limits.max_in_flight, limits.rate_per_s
+    except ConfigError:
+        in_flight_limit = rate = None  # named by manage.py check; the figures still answer
+    paused = state.paused_until if state.paused_until and state.paused_until > now else None
+    return {
+        "circuit": state.circuit,
+        "circuit_since": _iso(state.opened_at),
+        "paused_until": _iso(paused),
+        "in_flight_limit": in_flight_limit,
+        "rate_limit_per_s": rate,
+        "last_error": state.last_error,
+        "last_error_at": _iso(state.last_error_at),
+    }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat().replace("+00:00", "Z") if moment else None
 
 
 def recount() -> dict[str, dict[str, int]]:

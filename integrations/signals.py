@@ -11,3 +11,5 @@ job_dead_lettered = Signal()
 job_recovered = Signal()
 # queue: jobs were added to or taken from its backlog or dead-letter queue
 backlog_changed = Signal()
+# queue, event ("opened" or "closed"): the upstream's circuit breaker changed state
+circuit_changed = Signal()

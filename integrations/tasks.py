@@ -2,12 +2,12 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from integrations import heartbeat, services
+from integrations import engine, heartbeat, services
 
 
-@shared_task(name="integrations.deliver", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
-def deliver(job_id: int, queue: str | None = None) -> str:
-    return services.process_job(job_id, queue)
+@shared_task(name="integrations.drain", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def drain(queue: str) -> dict:
+    return engine.drain_queue(queue)
 
 
 @shared_task(name="integrations.reconcile", ignore_result=True)

@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.utils import timezone
@@ -12,13 +13,16 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import GaugeMetricFamily
 
 from integrations import export, services
+from integrations.models import Circuit
 from integrations.queues import QUEUES, Queue
 from mrdj import metrics
-from mrdj.api import BadRequest, json_error, read_json
+from mrdj.api import BadRequest, json_error, parse_json, read_body, read_json
 from mrdj.auth import matching_token, token_or_staff, unauthorized
 from mrdj.flags import flag_required, is_enabled
 
-MAX_BODY_BYTES = 256 * 1024
+MAX_BODY_BYTES = 256 * 1024  # one job
+MAX_BULK_JOBS = 500
+MAX_BULK_BODY_BYTES = 4 * 1024 * 1024  # up to MAX_BULK_JOBS jobs
 MAX_KEY_LENGTH = 200
 MAX_REPLAY_IDS = 10_000
 
@@ -31,26 +35,38 @@ def _read_json(request: HttpRequest, allow_empty: bool = False):
     return read_json(request, MAX_BODY_BYTES, allow_empty)
 
 
-def _job_request(request: HttpRequest) -> tuple[dict, str | None]:
-    data = _read_json(request)
+def _job_item(data: Any, where: str = "") -> tuple[dict, str | None]:
+    """One job: {"payload": {...}, "idempotency_key": "..."}; where names it in a bulk body."""
     if not isinstance(data, dict):
-        raise BadRequest("body must be a JSON object with a 'payload' object")
+        raise BadRequest(f"{where}must be a JSON object with a 'payload' object")
     if "payload" not in data:
-        raise BadRequest("'payload' is missing: send {\"payload\": {...}}")
+        raise BadRequest(f"{where}'payload' is missing: send {{\"payload\": {{...}}}}")
     if not isinstance(data["payload"], dict):
-        raise BadRequest(f"'payload' must be a JSON object, not {type(data['payload']).__name__}")
+        raise BadRequest(f"{where}'payload' must be a JSON object, not {type(data['payload']).__name__}")
     key = data.get("idempotency_key")
     if key is not None:
         if not isinstance(key, str) or not key.strip():
-            raise BadRequest("'idempotency_key' must be a non-empty string")
+            raise BadRequest(f"{where}'idempotency_key' must be a non-empty string")
         if len(key) > MAX_KEY_LENGTH or not key.isprintable():
-            raise BadRequest(f"'idempotency_key' must be printable and at most {MAX_KEY_LENGTH} characters")
+            raise BadRequest(
+                f"{where}'idempotency_key' must be printable and at most {MAX_KEY_LENGTH} characters"
+            )
     return data["payload"], key
+
+
+def _bulk_items(jobs: Any) -> list[tuple[dict, str | None]]:
+    """Every item checked before anything is stored: one bad item refuses the whole request."""
+    if not isinstance(jobs, list) or not jobs:
+        raise BadRequest("'jobs' must be a non-empty list of {\"payload\": {...}} objects")
+    if len(jobs) > MAX_BULK_JOBS:
+        raise BadRequest(f"'jobs' holds {len(jobs)} jobs; at most {MAX_BULK_JOBS} per request")
+    return [_job_item(item, f"jobs[{index}]: ") for index, item in enumerate(jobs)]
 
 
 @csrf_exempt
 @require_POST
 def intake(request: HttpRequest, queue: str) -> JsonResponse:
+    """One job ({"payload": ...}) or many ({"jobs": [...]}, stored together or not at all)."""
     if not matching_token(request, "INTEGRATIONS_API_TOKEN"):
         return unauthorized()
     target = QUEUES.get(queue)
@@ -59,13 +75,24 @@ def intake(request: HttpRequest, queue: str) -> JsonResponse:
     if not is_enabled(target.flag):
         return json_error(f"queue {queue} is switched off ({target.flag} is off); no job was accepted", 503)
     try:
-        payload, key = _job_request(request)
+        body = read_body(request, MAX_BULK_BODY_BYTES)
+        data = parse_json(body)
+        if isinstance(data, dict) and "jobs" in data and "payload" not in data:
+            items = _bulk_items(data["jobs"])
+        elif len(body) > MAX_BODY_BYTES:
+            raise BadRequest(f"body is larger than {MAX_BODY_BYTES} bytes", 413)
+        else:
+            items = [_job_item(data, "body ")]
     except BadRequest as error:
         return json_error(str(error), error.status)
-    job, created = services.enqueue(target, payload, key)
-    return JsonResponse(
-        {"id": job.pk, "queue": job.queue, "status": job.status}, status=202 if created else 200
-    )
+    results = services.enqueue_many(target, items)
+    if "jobs" not in data:
+        ((job, created),) = results
+        return JsonResponse(
+            {"id": job.pk, "queue": job.queue, "status": job.status}, status=202 if created else 200
+        )
+    jobs = [{"id": job.pk, "status": job.status, "created": created} for job, created in results]
+    return JsonResponse({"queue": target.name, "jobs": jobs}, status=202)
 
 
 @require_GET
@@ -192,12 +219,20 @@ class _QueueCollector:
                 "mrdj_queue_enabled", "1 while the queue's flag is on.", labels=["queue"]
             ),
         }
+        circuit = GaugeMetricFamily(
+            "mrdj_queue_circuit",
+            "1 for the upstream circuit breaker's current state (closed, open, half_open).",
+            labels=["queue", "state"],
+        )
         for queue, numbers in figures.items():
             for field, family in families.items():
                 # enabled is None for a flag with an invalid value: counted as not enabled.
                 value = numbers[field] / 1000 if field.endswith("_ms") else float(numbers[field] or 0)
                 family.add_metric([queue], value)
+            for state in Circuit.values:
+                circuit.add_metric([queue, state], float(numbers["circuit"] == state))
         yield from families.values()
+        yield circuit
 
 
 def _registry() -> CollectorRegistry:

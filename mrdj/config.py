@@ -55,6 +55,20 @@ def parse_int(name: str, raw: str, minimum: int | None = 0) -> int:
     return number
 
 
+def parse_number(name: str, raw: str, minimum: float = 0) -> float:
+    """A decimal number such as 2 or 0.5 (ASCII digits only; no inf or nan)."""
+    text = raw.strip()
+    try:
+        number = float(text)
+    except ValueError:
+        number = None
+    if number is None or not text.replace(".", "", 1).isdigit():
+        raise ConfigError(f"{name}={raw!r} is not a number such as 2 or 0.5") from None
+    if number < minimum:
+        raise ConfigError(f"{name}={raw!r} must be at least {minimum:g}")
+    return number
+
+
 class Config:
     def __init__(self, store: ManagedEnv, environ: Mapping[str, str] = os.environ):
         self.store = store
@@ -79,6 +93,10 @@ class Config:
     def get_int(self, name: str, default: int, minimum: int | None = 0) -> int:
         raw, _ = self.lookup(name)
         return default if raw is None else parse_int(name, raw, minimum)
+
+    def get_number(self, name: str, default: float, minimum: float = 0) -> float:
+        raw, _ = self.lookup(name)
+        return default if raw is None else parse_number(name, raw, minimum)
 
     def get_ms(self, name: str, default: int, minimum: int | None = 0) -> timedelta:
         """A duration given in milliseconds, as the playbook's *_MS variables are."""

@@ -18,7 +18,9 @@ import urllib3
 USER_AGENT = "mrdj/0.1 (+Mister DJ operations backend)"
 # Thread-safe; keeps connections alive per host. No proxy or credentials from the
 # environment or ~/.netrc: what is sent is exactly what mrdj's configuration says.
-_pool = urllib3.PoolManager(num_pools=32, maxsize=8, retries=False)
+# maxsize: connections kept per host, at least the tries one process keeps in flight per
+# queue (QUEUE_WORKER_THREADS, 64 by default); more are opened when needed, not kept.
+_pool = urllib3.PoolManager(num_pools=32, maxsize=128, retries=False)
 
 
 class HttpError(Exception):

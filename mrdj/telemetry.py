@@ -301,7 +301,7 @@ def _instrument(role: str) -> None:
     if role == "web" and REQUEST_TRACING not in settings.MIDDLEWARE:
         settings.MIDDLEWARE.insert(0, REQUEST_TRACING)  # before the WSGI handler loads the middleware
     CeleryInstrumentor().instrument(**no_metrics)
-    _publish_hooks_off(CeleryInstrumentor())  # publishing() does that part
+    _publish_hooks_off(CeleryInstrumentor())  # a job's trace travels in its row (traceparent())
     RedisInstrumentor().instrument(**no_metrics)
     # Upstream deliveries, webhooks and Jira (mrdj/http.py): scheme and host only in the spans.
     URLLib3Instrumentor().instrument(url_filter=host_only, **no_metrics)
@@ -491,23 +491,41 @@ class RequestTracingMiddleware:
 
 
 @contextmanager
-def publishing() -> Iterator[dict[str, str]]:
-    """Around a Celery publish: the headers that carry the trace to the worker (pass them to
-    apply_async), whose task span then continues the request's trace.
-
-    The Celery instrumentation's publish hooks (disconnected, see _instrument) would add a
-    producer span and a span per Redis command under it; they ran on every publish, sampled or
-    not, and with the producer span cost a tenth of an intake request (docs/benchmarks.md).
-    Publishing takes a fraction of a millisecond inside the request's own span, so nothing is
-    lost from the trace. The worker side stays the instrumentation's.
-    """
+def unrecorded() -> Iterator[None]:
+    """Inside: the libraries' instrumentation records nothing (cheap while telemetry is off)."""
     if not runtime.exporting:
-        yield {}
+        yield
         return
-    from opentelemetry import propagate
     from opentelemetry.instrumentation.utils import suppress_instrumentation
 
-    headers: dict[str, str] = {}
-    propagate.inject(headers)
     with suppress_instrumentation():
-        yield headers
+        yield
+
+
+def traceparent() -> str:
+    """The current trace as a W3C traceparent, stored with a job so that its tries continue
+    the trace that accepted it; empty while telemetry is off (no cost on intake then)."""
+    if not runtime.exporting:
+        return ""
+    from opentelemetry import propagate
+
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier.get("traceparent", "")
+
+
+@contextmanager
+def delivery_span(queue: str, job_id: int, attempt: int, parent: str) -> Iterator[None]:
+    """One try of a job, as a span in the trace of the request that accepted it."""
+    if not runtime.exporting:
+        yield
+        return
+    from opentelemetry import propagate, trace
+
+    context = propagate.extract({"traceparent": parent}) if parent else None
+    tracer = trace.get_tracer("mrdj.queue")
+    attributes = {"mrdj.queue": queue, "mrdj.job.id": job_id, "mrdj.job.attempt": attempt}
+    with tracer.start_as_current_span(
+        f"integrations.deliver {queue}", context, trace.SpanKind.CONSUMER, attributes=attributes
+    ):
+        yield

@@ -32,6 +32,7 @@ class Answer:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 256  # many tries in flight connect at once
 
     def handle_error(self, request, client_address) -> None:
         """A client that went away (a killed worker) is part of the tests, not an error."""
@@ -45,6 +46,9 @@ class Receiver:
         self.default = default or Answer()
         self.respond = respond
         self.received: list[Received] = []
+        self.arrivals: list[float] = []  # time.monotonic() of each request's arrival
+        self.in_flight = 0
+        self.peak_in_flight = 0  # the most requests it was answering at once
         self._script: deque[Answer] = deque()
         self._changed = threading.Condition()
         self._server = _Server(("127.0.0.1", 0), self._handler_class())
@@ -91,9 +95,10 @@ class Receiver:
         with self._changed:
             return [r for r in self.received if r.path.split("?")[0] == path]
 
-    def _record(self, request: Received) -> None:
+    def _record(self, request: Received, arrived: float) -> None:
         with self._changed:
             self.received.append(request)
+            self.arrivals.append(arrived)
             self._changed.notify_all()
 
     def _handler_class(self):
@@ -104,13 +109,24 @@ class Receiver:
             disable_nagle_algorithm = True  # headers and body go out in separate writes
 
             def do_POST(self) -> None:
+                with receiver._changed:
+                    receiver.in_flight += 1
+                    receiver.peak_in_flight = max(receiver.peak_in_flight, receiver.in_flight)
+                try:
+                    self._answer()
+                finally:
+                    with receiver._changed:
+                        receiver.in_flight -= 1
+
+            def _answer(self) -> None:
+                arrived = time.monotonic()
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
                 if len(body) < length:
                     return  # the client died mid-request (a killed worker): nothing arrived
                 request = Received(self.command, self.path, dict(self.headers.items()), body)
                 answer = receiver._next_answer(request)
-                receiver._record(request)
+                receiver._record(request, arrived)
                 if answer.delay:
                     time.sleep(answer.delay)  # a slow upstream, on purpose
                 self.send_response(answer.status)

@@ -8,9 +8,11 @@ from django.contrib.auth.models import Permission, User
 from django.test import Client
 from django.utils import timezone
 
-from integrations import services
+from integrations import batches, services
+from integrations.delivery import QueueSettings
 from integrations.models import Job, Status
 from integrations.queues import QUEUES
+from mrdj.config import get_config
 
 
 def staff(*permissions: str) -> User:
@@ -38,3 +40,8 @@ def put_jobs(queue: str, status: str, count: int, age: timedelta = timedelta(0))
     Job.objects.filter(pk__in=ids).update(**fields)
     services.recount()
     return ids
+
+
+def claim(queue: str, want: int = 1) -> list[batches.ClaimedJob]:
+    """Claim due jobs as a worker does (and then, in the test, never finish them)."""
+    return batches.claim(QUEUES[queue], want, QueueSettings.read(get_config())).jobs

@@ -12,6 +12,7 @@ from integrations.models import Attempt, Job, QueueCounter, Status
 from integrations.queues import QUEUES
 from tests.conftest import TOKENS, wait_until
 from tests.receivers import Answer
+from tests.support import claim
 
 RENTGUY = QUEUES["rentguy"]
 
@@ -189,8 +190,7 @@ def test_a_switched_off_queue_holds_its_jobs_and_resumes_when_on(inprocess_worke
 def test_a_claim_whose_worker_died_is_released_and_the_job_delivered(inprocess_worker, upstream, managed_env):
     managed_env.set("FLAG_RENTGUY_INTEGRATION", "off")  # keep the worker off it while we stage the crash
     job, _ = services.enqueue(RENTGUY, {"n": 1})
-    claimed = services.claim(job.pk)
-    assert claimed is not None
+    assert [claimed.pk for claimed in claim("rentguy")] == [job.pk]
     # A worker took it and died: move its claim back past the lease instead of waiting.
     Job.objects.filter(pk=job.pk).update(claimed_at=timezone.now() - timedelta(minutes=5))
     managed_env.set("FLAG_RENTGUY_INTEGRATION", "on")
@@ -202,19 +202,27 @@ def test_a_claim_whose_worker_died_is_released_and_the_job_delivered(inprocess_w
 
 
 def test_a_stale_worker_cannot_finish_a_job_it_lost(transactional_db, upstream):
-    job, _ = services.enqueue(RENTGUY, {"n": 1})
-    stale = services.claim(job.pk)
-    Job.objects.filter(pk=job.pk).update(claimed_at=timezone.now() - timedelta(minutes=5))
-    assert services.release_expired_claims() == 1
-    Job.objects.filter(pk=job.pk).update(next_attempt_at=timezone.now())
-    assert services.process_job(job.pk) == Status.DONE
-
+    from integrations import batches, engine
     from integrations.delivery import Outcome, QueueSettings
     from mrdj.config import get_config
 
-    late = services.finish(
-        stale, Outcome(False, True, 500, "HTTP 500", 5), QueueSettings.read(get_config()), timezone.now()
+    job, _ = services.enqueue(RENTGUY, {"n": 1})
+    (stale,) = claim("rentguy")
+    Job.objects.filter(pk=job.pk).update(claimed_at=timezone.now() - timedelta(minutes=5))
+    assert services.release_expired_claims() == 1
+    Job.objects.filter(pk=job.pk).update(next_attempt_at=timezone.now())
+    stats = engine.Engine(threads=2).run(engine.enabled(["rentguy"]), exit_when_idle=True)
+    assert (stats.tried, job_status(job)) == (1, Status.DONE)
+
+    settings = QueueSettings.read(get_config())
+    late = batches.finish(
+        "rentguy", [batches.Result(stale, Outcome(False, True, 500, "HTTP 500", 5), timezone.now())], settings
     )
 
-    assert late == "stale"
+    assert late.rows == []
     assert job_status(job) == Status.DONE
+    assert list(Attempt.objects.filter(job=job).values_list("outcome", flat=True)) == [
+        "retry",
+        "stale",
+        "done",
+    ]

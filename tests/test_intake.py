@@ -142,3 +142,64 @@ def test_a_body_just_under_the_limit_is_accepted(client, tokens):
 def test_only_post_is_allowed(client, tokens):
     assert client.get("/integrations/rentguy/jobs", **AUTH).status_code == 405
     assert_nothing_stored()
+
+
+def bulk(*items) -> dict:
+    return {"jobs": list(items)}
+
+
+def test_many_jobs_are_accepted_in_one_request_in_the_order_given(client, tokens):
+    items = [{"payload": {"lead": n}, "idempotency_key": f"bulk-{n}"} for n in range(100)]
+
+    response = post(client, "rentguy", bulk(*items), **AUTH)
+
+    assert response.status_code == 202
+    answer = response.json()
+    assert answer["queue"] == "rentguy"
+    stored = {job.idempotency_key: job for job in Job.objects.all()}
+    assert [job["id"] for job in answer["jobs"]] == [stored[f"bulk-{n}"].pk for n in range(100)]
+    assert {(job["status"], job["created"]) for job in answer["jobs"]} == {("pending", True)}
+    assert [stored[f"bulk-{n}"].payload for n in range(100)] == [{"lead": n} for n in range(100)]
+    assert QueueCounter.objects.get(queue="rentguy", status="pending").count == 100
+
+
+def test_each_bulk_item_is_idempotent_on_its_own_key(client, tokens):
+    first = post(client, "sevensa", {"payload": {"form": 1}, "idempotency_key": "old"}, **AUTH).json()
+
+    response = post(
+        client,
+        "sevensa",
+        bulk(
+            {"payload": {"form": 2}, "idempotency_key": "new"},
+            {"payload": {"form": 1}, "idempotency_key": "old"},
+            {"payload": {"form": 3}},
+            {"payload": {"form": 2}, "idempotency_key": "new"},
+        ),
+        **AUTH,
+    )
+
+    jobs = response.json()["jobs"]
+    assert [job["created"] for job in jobs] == [True, False, True, False]
+    assert jobs[1]["id"] == first["id"]
+    assert jobs[3]["id"] == jobs[0]["id"]  # repeated within the request: the same job
+    assert Job.objects.count() == 3
+    assert QueueCounter.objects.get(queue="sevensa", status="pending").count == 3
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (bulk(), "'jobs' must be a non-empty list"),
+        ({"jobs": {"payload": {}}}, "'jobs' must be a non-empty list"),
+        (bulk({"payload": {}}, {"payload": {}}, {"lead": "no payload"}), "jobs[2]: 'payload' is missing"),
+        (bulk({"payload": {}}, {"payload": [1]}), "jobs[1]: 'payload' must be a JSON object, not list"),
+        (bulk({"payload": {}, "idempotency_key": ""}), "jobs[0]: 'idempotency_key' must be a non-empty"),
+        (bulk(*[{"payload": {}}] * 501), "'jobs' holds 501 jobs; at most 500 per request"),
+    ],
+)
+def test_one_bad_bulk_item_refuses_the_whole_request_naming_it(client, tokens, body, message):
+    response = post(client, "rentguy", body, **AUTH)
+
+    assert response.status_code == 400
+    assert message in response.json()["error"]
+    assert_nothing_stored()

@@ -10,9 +10,28 @@ from integrations import services
 from integrations.models import Job, QueueCounter, Status
 from integrations.queues import QUEUES
 from tests.conftest import TOKENS
+from tests.support import claim
 
 pytestmark = pytest.mark.django_db
 FIELDS = {"backlog", "active", "retry_age_ms", "dead_letter", "oldest_pending_age_ms", "enabled"}
+UPSTREAM_FIELDS = {
+    "circuit",
+    "circuit_since",
+    "paused_until",
+    "in_flight_limit",
+    "rate_limit_per_s",
+    "last_error",
+    "last_error_at",
+}
+QUIET_UPSTREAM = {
+    "circuit": "closed",
+    "circuit_since": None,
+    "paused_until": None,
+    "in_flight_limit": 64,
+    "rate_limit_per_s": 0,
+    "last_error": "",
+    "last_error_at": None,
+}
 
 
 @pytest.fixture
@@ -23,8 +42,7 @@ def staged(managed_env):
     rentguy = QUEUES["rentguy"]
     jobs = [services.enqueue(rentguy, {"n": n})[0] for n in range(6)]
     # two delivered, one in flight, one waiting to retry for 90 s, one dead, one still pending
-    for job in jobs[:5]:
-        services.claim(job.pk)
+    assert {job.pk for job in claim("rentguy", 5)} == {job.pk for job in jobs[:5]}
     Job.objects.filter(pk__in=[jobs[0].pk, jobs[1].pk]).update(status=Status.DONE)
     Job.objects.filter(pk=jobs[3].pk).update(status=Status.RETRY, created_at=now - timedelta(seconds=90))
     Job.objects.filter(pk=jobs[4].pk).update(status=Status.DEAD)
@@ -37,7 +55,7 @@ def test_it_reports_each_queue_from_counters_and_indexes(staged):
     figures = services.queue_figures()
 
     rentguy = figures["queues"]["rentguy"]
-    assert set(rentguy) == FIELDS
+    assert set(rentguy) == FIELDS | UPSTREAM_FIELDS
     assert (rentguy["backlog"], rentguy["active"], rentguy["dead_letter"], rentguy["enabled"]) == (
         2,
         1,
@@ -53,6 +71,7 @@ def test_it_reports_each_queue_from_counters_and_indexes(staged):
         "dead_letter": 0,
         "oldest_pending_age_ms": 0,
         "enabled": True,
+        **QUIET_UPSTREAM,
     }
     assert figures["queue_mode"] == "in-process"
     assert figures["generated_at"].endswith("Z")
@@ -60,8 +79,9 @@ def test_it_reports_each_queue_from_counters_and_indexes(staged):
 
 def test_counters_kept_by_the_transitions_match_a_recount(managed_env):
     rentguy = QUEUES["rentguy"]
-    jobs = [services.enqueue(rentguy, {"n": n})[0] for n in range(4)]
-    services.claim(jobs[0].pk)
+    for n in range(4):
+        services.enqueue(rentguy, {"n": n})
+    claim("rentguy", 1)
 
     kept = {(c.queue, c.status): c.count for c in QueueCounter.objects.all() if c.count}
     recounted = services.recount()
@@ -107,6 +127,7 @@ def test_a_logged_in_non_staff_user_is_refused(client, staged):
 
 
 def test_it_counts_no_job_rows(staged, django_assert_max_num_queries):
-    """Five lookups at most, whatever the table holds: no COUNT over jobs but the in-flight ones."""
-    with django_assert_max_num_queries(6):
+    """Seven lookups at most, whatever the table holds: no COUNT over jobs but the in-flight ones
+    (counters, in flight, two ages per queue, the upstream states)."""
+    with django_assert_max_num_queries(7):
         services.queue_figures()

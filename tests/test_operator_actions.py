@@ -13,7 +13,7 @@ from integrations.models import Job, Status
 from integrations.queues import QUEUES
 from mrdj.models import AuditEvent
 from tests.conftest import TOKENS
-from tests.support import csrf_client, staff
+from tests.support import claim, csrf_client, staff
 
 pytestmark = pytest.mark.django_db
 OPS = {"HTTP_AUTHORIZATION": f"Bearer {TOKENS['OPS_API_TOKEN']}"}
@@ -26,8 +26,8 @@ def jobs(managed_env):
     managed_env.update(TOKENS)
     made = [services.enqueue(RENTGUY, {"n": n})[0] for n in range(5)]
     other, _ = services.enqueue(QUEUES["sevensa"], {"n": 9})
-    for job in [*made, other]:
-        services.claim(job.pk)
+    claim("rentguy", 5)
+    claim("sevensa", 1)
     later = timezone.now() + timedelta(hours=1)
     Job.objects.filter(pk__in=[j.pk for j in made[:3]]).update(status=Status.RETRY, next_attempt_at=later)
     Job.objects.filter(pk__in=[made[3].pk, made[4].pk, other.pk]).update(status=Status.DEAD, attempts=3)

@@ -28,7 +28,15 @@ def test_retry_after_takes_seconds_or_an_http_date(header, expected_ms):
 
 def test_backoff_doubles_within_its_jitter_and_never_undercuts_retry_after():
     settings = QueueSettings(
-        retry_base_ms=1000, retry_max_ms=8000, max_attempts=10, connect_timeout_ms=1, read_timeout_ms=1
+        retry_base_ms=1000,
+        retry_max_ms=8000,
+        max_attempts=10,
+        connect_timeout_ms=1,
+        read_timeout_ms=1,
+        breaker_failures=5,
+        probe_ms=1000,
+        probe_max_ms=8000,
+        lease_ms=60_000,
     )
 
     for attempt, ceiling in [(1, 1000), (2, 2000), (3, 4000), (4, 8000), (9, 8000)]:

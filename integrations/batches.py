@@ -1,0 +1,278 @@
+"""Claim a batch of due jobs in one transaction, and record a batch of answers in one.
+
+The queue's UpstreamState row is locked by both, which is what makes the circuit
+breaker, the pause and the limits hold across every worker on every machine. The
+database stays the truth: a worker that dies holding a batch leaves claims that
+the reconciler releases once their lease has run out.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from operator import itemgetter
+
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from integrations import breaker, postgres
+from integrations.delivery import Outcome, QueueSettings, retry_delay_ms
+from integrations.models import WAITING, Attempt, Job, QueueCounter, Status, UpstreamState
+from integrations.queues import Queue
+from mrdj.config import get_config
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    pk: int
+    queue: str
+    payload: dict
+    idempotency_key: str
+    attempts: int  # this try's number
+    created_at: datetime
+    claim_token: str
+    trace_parent: str = ""  # the trace that accepted the job, when telemetry was on
+    probe: bool = False
+    delay_seconds: float = 0.0  # its rate slot: send no earlier
+    spacing_seconds: float = 0.0  # the least time between two tries of the queue (0: no rate limit)
+
+
+@dataclass(frozen=True)
+class Claim:
+    jobs: list[ClaimedJob]
+    wait_seconds: float | None = None  # nothing taken because of a limit: look again after this
+
+
+@dataclass(frozen=True)
+class Result:
+    job: ClaimedJob
+    outcome: Outcome
+    started_at: datetime
+
+
+@dataclass
+class Finished:
+    """What a batch of answers did, for the metrics and signals sent after commit."""
+
+    queue: str
+    rows: list[tuple[Result, str, bool]] = field(default_factory=list)  # result, new status, counted
+    circuit_event: str | None = None
+
+
+def locked_state(queue: str) -> UpstreamState:
+    """The queue's row, locked until the transaction ends (created on first use)."""
+    state = UpstreamState.objects.select_for_update().filter(queue=queue).first()
+    if state is None:
+        UpstreamState.objects.bulk_create([UpstreamState(queue=queue)], ignore_conflicts=True)
+        state = UpstreamState.objects.select_for_update().get(queue=queue)
+    return state
+
+
+def claim(queue: Queue, want: int, settings: QueueSettings, now: datetime | None = None) -> Claim:
+    """Take up to want due jobs of the queue, as many as its breaker and limits admit now."""
+    now = now or timezone.now()
+    limits = queue.limits()
+    with transaction.atomic():
+        state = locked_state(queue.name)
+        active = Job.objects.filter(queue=queue.name, status=Status.ACTIVE).count()
+        gate = breaker.admit(state, limits, active, want, now)
+        if not gate.allowed:
+            return Claim([], gate.wait_seconds)
+        token = uuid.uuid4().hex
+        if connection.vendor == "postgresql":
+            rows = postgres.claim_due(queue.name, gate.allowed, now, token)
+        else:
+            rows = _claim_due_portable(queue.name, gate.allowed, now, token)
+        if not rows:
+            return Claim([])
+        delays = breaker.take(state, gate, len(rows), limits, now, settings)
+        if gate.probe or limits.rate_per_s:
+            state.save()
+    spacing = breaker.spacing_seconds(limits.rate_per_s) if limits.rate_per_s else 0.0
+    return Claim(
+        [
+            ClaimedJob(
+                pk, queue.name, payload, key, attempts, created_at, token, trace, gate.probe, delay, spacing
+            )
+            for (pk, payload, key, attempts, created_at, trace), delay in zip(rows, delays, strict=True)
+        ]
+    )
+
+
+def _claim_due_portable(queue: str, limit: int, now: datetime, token: str) -> list[tuple]:
+    """The oldest-due waiting jobs, each status read from the (queue, status, due) index."""
+    due = Job.objects.filter(queue=queue, next_attempt_at__lte=now)
+    candidates = [
+        row
+        for status in WAITING
+        for row in due.filter(status=status)
+        .order_by("next_attempt_at")
+        .values_list("pk", "next_attempt_at")[:limit]
+    ]
+    picked = [pk for pk, _ in sorted(candidates, key=itemgetter(1))[:limit]]
+    taken = list(
+        Job.objects.select_for_update(skip_locked=True)
+        .filter(pk__in=picked, status__in=WAITING)
+        .values_list("pk", "status")
+    )
+    if not taken:
+        return []
+    ids = [pk for pk, _ in taken]
+    Job.objects.filter(pk__in=ids).update(
+        status=Status.ACTIVE, claimed_at=now, claim_token=token, attempts=F("attempts") + 1
+    )
+    QueueCounter.objects.adjust(queue, {status: -n for status, n in Counter(s for _, s in taken).items()})
+    rows = Job.objects.filter(pk__in=ids).order_by("next_attempt_at")
+    return list(
+        rows.values_list("pk", "payload", "idempotency_key", "attempts", "created_at", "trace_parent")
+    )
+
+
+def finish(queue: str, results: list[Result], settings: QueueSettings) -> Finished:
+    """Record a batch of answers of one queue: jobs, attempts, counters and breaker together."""
+    now = timezone.now()
+    finished = Finished(queue)
+    with transaction.atomic():
+        state = locked_state(queue)
+        before = _breaker_fields(state)
+        values = []
+        for result in results:
+            counted, event = breaker.record(state, result.outcome, now, settings, result.job.probe)
+            finished.circuit_event = event or finished.circuit_event
+            row = _next_state(result, counted, state, now, settings)
+            values.append(row)
+        if connection.vendor == "postgresql":
+            updated = postgres.finish_batch(queue, values)
+        else:
+            updated = _finish_portable(queue, values)
+        if _breaker_fields(state) != before:  # all delivered while all is well: nothing to write
+            state.save(update_fields=BREAKER_FIELDS)
+    for result, row in zip(results, values, strict=True):
+        if result.job.pk in updated:
+            finished.rows.append((result, row["status"], row["counted"]))
+    return finished
+
+
+def _breaker_fields(state: UpstreamState) -> tuple:
+    return tuple(getattr(state, name) for name in BREAKER_FIELDS)
+
+
+BREAKER_FIELDS = (
+    "circuit",
+    "failures",
+    "opened_at",
+    "probe_at",
+    "probe_interval_ms",
+    "paused_until",
+    "last_error",
+    "last_error_at",
+)
+
+
+def _next_state(
+    result: Result, counted: bool, state: UpstreamState, now: datetime, settings: QueueSettings
+) -> dict:
+    job, outcome = result.job, result.outcome
+    attempts = job.attempts if counted else job.attempts - 1
+    if outcome.delivered:
+        status, next_at = Status.DONE, now
+    elif not counted:  # the circuit or the pause holds it; it is due when they let go
+        status, next_at = Status.RETRY, max(now, state.paused_until or now)
+    elif outcome.retryable and attempts < settings.max_attempts:
+        delay = retry_delay_ms(attempts, settings, outcome.retry_after_ms)
+        status, next_at = Status.RETRY, now + timedelta(milliseconds=delay)
+    else:
+        status, next_at = Status.DEAD, now
+    return {
+        "id": job.pk,
+        "token": job.claim_token,
+        "status": status,
+        "next_attempt_at": next_at,
+        "finished_at": now if status in (Status.DONE, Status.DEAD) else None,
+        "status_code": outcome.status_code,
+        "error": outcome.error[:500],
+        "attempts": attempts,
+        "number": job.attempts,
+        "started_at": result.started_at,
+        "duration_ms": outcome.duration_ms,
+        "counted": counted,
+    }
+
+
+def _finish_portable(queue: str, values: list[dict]) -> set[int]:
+    updated, attempts, counts = set(), [], Counter()
+    for row in values:
+        done = Job.objects.filter(pk=row["id"], status=Status.ACTIVE, claim_token=row["token"]).update(
+            status=row["status"],
+            next_attempt_at=row["next_attempt_at"],
+            finished_at=row["finished_at"],
+            claimed_at=None,
+            claim_token="",
+            last_status_code=row["status_code"],
+            last_error=row["error"],
+            attempts=row["attempts"],
+        )
+        if done:
+            updated.add(row["id"])
+            if row["status"] != Status.DONE:
+                counts[row["status"]] += 1
+        attempts.append(
+            Attempt(
+                job_id=row["id"],
+                number=row["number"],
+                started_at=row["started_at"],
+                duration_ms=row["duration_ms"],
+                status_code=row["status_code"],
+                error=row["error"],
+                outcome=row["status"] if done else "stale",
+                counted=row["counted"],
+            )
+        )
+    Attempt.objects.bulk_create(attempts)
+    QueueCounter.objects.adjust(queue, dict(counts))
+    return updated
+
+
+def has_due(queue: str) -> bool:
+    now = timezone.now()
+    due = Job.objects.filter(queue=queue, next_attempt_at__lte=now)
+    return any(due.filter(status=status).exists() for status in WAITING)
+
+
+def release_expired_claims(limit: int = 500) -> list[tuple[int, str, str, int, datetime]]:
+    """Jobs claimed by a worker that died go back to retry (or dead-letter when out of tries).
+    Returns (job id, queue, new status, attempts, accepted at) of each released job."""
+    from integrations.queues import QUEUES
+
+    now = timezone.now()
+    settings = QueueSettings.read(get_config())
+    cutoff = now - timedelta(milliseconds=settings.lease_ms)
+    released = []
+    for queue in QUEUES:
+        expired = Job.objects.filter(queue=queue, status=Status.ACTIVE, claimed_at__lt=cutoff)
+        rows = expired.values_list("pk", "attempts", "claim_token", "created_at")[:limit]
+        for pk, attempts, token, created_at in rows:
+            status = Status.DEAD if attempts >= settings.max_attempts else Status.RETRY
+            with transaction.atomic():
+                updated = Job.objects.filter(pk=pk, status=Status.ACTIVE, claim_token=token).update(
+                    status=status,
+                    next_attempt_at=now,
+                    claimed_at=None,
+                    claim_token="",
+                    finished_at=now if status == Status.DEAD else None,
+                    last_error=LOST,
+                )
+                if not updated:
+                    continue
+                Attempt.objects.create(
+                    job_id=pk, number=attempts, started_at=now, duration_ms=0, error=LOST, outcome=status
+                )
+                QueueCounter.objects.adjust(queue, {status: 1})
+            released.append((pk, queue, status, attempts, created_at))
+    return released
+
+
+LOST = "worker lost: claim expired"

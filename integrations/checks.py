@@ -1,0 +1,25 @@
+"""`manage.py check` (and so migrate and `make run`) names a queue setting that cannot be used."""
+
+from __future__ import annotations
+
+from django.core.checks import Error, register
+
+from mrdj.config import ConfigError
+
+
+@register()
+def queue_configuration(app_configs, **kwargs) -> list[Error]:
+    from integrations.delivery import QueueSettings
+    from integrations.engine import threads_per_queue
+    from integrations.queues import QUEUES
+    from mrdj.config import get_config
+
+    errors = []
+    reads = [lambda: QueueSettings.read(get_config()), threads_per_queue]
+    reads += [queue.limits for queue in QUEUES.values()]
+    for read in reads:
+        try:
+            read()
+        except ConfigError as error:
+            errors.append(Error(str(error), id="integrations.E001"))
+    return errors
