@@ -94,7 +94,7 @@ class Engine:
             if in_flight:
                 soonest = min(not_before.values(), default=time.monotonic() + IN_FLIGHT_POLL_SECONDS)
                 timeout = min(max(soonest - time.monotonic(), 0.005), IN_FLIGHT_POLL_SECONDS)
-                self._record(in_flight, per_queue, settings, stats, timeout)
+                self._record(in_flight, per_queue, not_before, settings, stats, timeout)
                 continue
             if stopping:
                 stats.ended = "stopped" if stop is not None and stop.is_set() else "deadline"
@@ -145,7 +145,7 @@ class Engine:
             in_flight[self._pool.submit(_try, queue, job, config, settings)] = job
         per_queue[name] += len(claim.jobs)
 
-    def _record(self, in_flight, per_queue, settings, stats: Stats, timeout: float) -> None:
+    def _record(self, in_flight, per_queue, not_before, settings, stats: Stats, timeout: float) -> None:
         """Wait for some tries to end and record them, one batch per queue."""
         done, _ = wait(in_flight, timeout=timeout, return_when=FIRST_COMPLETED)
         if not done:
@@ -167,6 +167,8 @@ class Engine:
                 close_old_connections()
                 continue
             announce(finished)
+            if finished.circuit_event == "closed":
+                not_before.pop(queue, None)  # the probe got through: drain now, not at the next probe
             stats.tried += len(results)
             for _, status, counted in finished.rows:
                 stats.outcomes[_outcome_name(status, counted)] += 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.db import connections
+
 from integrations import batches, dispatch, engine
 from integrations.queues import QUEUES
 
@@ -17,6 +19,9 @@ def wake_on_worker_start(**kwargs) -> None:
     with due jobs at once, even while the mark of a drainer that died has not expired yet."""
     if not dispatch.uses_broker():
         return
-    for queue in engine.enabled()():
-        if batches.has_due(queue.name):
-            dispatch.wake(queue.name, force=True)
+    try:
+        for queue in engine.enabled()():
+            if batches.has_due(queue.name):
+                dispatch.wake(queue.name, force=True)
+    finally:
+        connections.close_all()  # the main process forks new pool children later

@@ -81,6 +81,27 @@ ACTIONS = [
 ]
 
 
+def test_a_queue_card_says_when_its_upstream_is_down_and_why(managed_env, jobs):
+    from integrations.models import UpstreamState
+
+    opened = timezone.now()
+    UpstreamState.objects.create(
+        queue="rentguy", circuit="open", opened_at=opened, failures=5, last_error="HTTP 502 Bad Gateway"
+    )
+    client = Client()
+    client.force_login(staff())
+
+    page = client.get("/dashboard/").content.decode()
+    cards = client.get("/dashboard/queues.json").json()["queues"]
+
+    since = f"{timezone.localtime(opened):%H:%M:%S %Z}"
+    assert f"DOWN since {since}: circuit open, jobs held (no tries counted against them)" in page
+    assert "HTTP 502 Bad Gateway" in page
+    rentguy = next(card for card in cards if card["queue"] == "rentguy")
+    assert (rentguy["severity"], rentguy["problem"]) == ("critical", "circuit_open")
+    assert rentguy["last_error_text"] == "HTTP 502 Bad Gateway"
+
+
 @pytest.mark.parametrize(("url", "data", "permission"), ACTIONS)
 def test_actions_need_post_csrf_and_the_permission_and_change_nothing_otherwise(jobs, url, data, permission):
     before = (list(Job.objects.values_list("pk", "status", "next_attempt_at")), AuditEvent.objects.count())

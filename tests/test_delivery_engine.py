@@ -222,3 +222,18 @@ def test_the_in_process_worker_opens_the_circuit_and_dead_letters_nothing(
     wait_until(lambda: UpstreamState.objects.filter(queue="rentguy", circuit=Circuit.OPEN).exists())
     assert Job.objects.filter(status=Status.DEAD).count() == 0
     assert Attempt.objects.filter(counted=True).count() == 1  # the failures before the one that opened it
+
+
+def test_a_slow_probe_that_gets_through_drains_the_backlog_in_the_same_run(upstream, managed_env):
+    managed_env.set("QUEUE_BREAKER_FAILURES", "1")
+    upstream.script(Answer(503))
+    for n in range(6):
+        services.enqueue(RENTGUY, {"n": n})
+    run_engine(threads=1)
+    assert state().circuit == Circuit.OPEN
+
+    upstream.default = Answer(200, delay=0.3)  # slower than the engine's look between rounds
+    UpstreamState.objects.filter(queue="rentguy").update(probe_at=timezone.now())
+    stats = run_engine(threads=8)
+
+    assert (stats.ended, statuses()) == ("idle", {Status.DONE: 6})
