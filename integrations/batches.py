@@ -44,6 +44,7 @@ class ClaimedJob:
 class Claim:
     jobs: list[ClaimedJob]
     wait_seconds: float | None = None  # nothing taken because of a limit: look again after this
+    next_due_seconds: float | None = None  # nothing was due: the soonest waiting job is due in this
 
 
 @dataclass(frozen=True)
@@ -63,34 +64,46 @@ class Finished:
 
 
 def locked_state(queue: str) -> UpstreamState:
-    """The queue's row, locked until the transaction ends (created on first use)."""
-    state = UpstreamState.objects.select_for_update().filter(queue=queue).first()
-    if state is None:
+    """The queue's row, locked until the transaction ends (created on first use), with
+    active: its jobs in flight (stable while the lock is held: every claim takes it)."""
+    for _ in range(2):
+        if connection.vendor == "postgresql":
+            state = postgres.lock_state(queue)
+        else:
+            state = UpstreamState.objects.select_for_update().filter(queue=queue).first()
+            if state is not None:
+                state.active = Job.objects.filter(queue=queue, status=Status.ACTIVE).count()
+        if state is not None:
+            return state
         UpstreamState.objects.bulk_create([UpstreamState(queue=queue)], ignore_conflicts=True)
-        state = UpstreamState.objects.select_for_update().get(queue=queue)
-    return state
+    raise UpstreamState.DoesNotExist(queue)
 
 
 def claim(queue: Queue, want: int, settings: QueueSettings, now: datetime | None = None) -> Claim:
     """Take up to want due jobs of the queue, as many as its breaker and limits admit now."""
-    now = now or timezone.now()
-    limits = queue.limits()
     with transaction.atomic():
-        state = locked_state(queue.name)
-        active = Job.objects.filter(queue=queue.name, status=Status.ACTIVE).count()
-        gate = breaker.admit(state, limits, active, want, now)
-        if not gate.allowed:
-            return Claim([], gate.wait_seconds)
-        token = uuid.uuid4().hex
-        if connection.vendor == "postgresql":
-            rows = postgres.claim_due(queue.name, gate.allowed, now, token)
-        else:
-            rows = _claim_due_portable(queue.name, gate.allowed, now, token)
-        if not rows:
-            return Claim([])
-        delays = breaker.take(state, gate, len(rows), limits, now, settings)
-        if gate.probe or limits.rate_per_s:
-            state.save()
+        return _claim_locked(locked_state(queue.name), queue, want, settings, now or timezone.now())
+
+
+def _claim_locked(
+    state: UpstreamState, queue: Queue, want: int, settings: QueueSettings, now: datetime
+) -> Claim:
+    """The claim, inside the caller's transaction, with the queue's state row locked."""
+    limits = queue.limits()
+    gate = breaker.admit(state, limits, state.active, want, now)
+    if not gate.allowed:
+        return Claim([], gate.wait_seconds)
+    token = uuid.uuid4().hex
+    if connection.vendor == "postgresql":
+        rows = postgres.claim_due(queue.name, gate.allowed, now, token)
+    else:
+        rows = _claim_due_portable(queue.name, gate.allowed, now, token)
+    if not rows:
+        soonest = next_due(queue.name)
+        return Claim([], next_due_seconds=None if soonest is None else (soonest - now).total_seconds())
+    delays = breaker.take(state, gate, len(rows), limits, now, settings)
+    if gate.probe or limits.rate_per_s:
+        state.save(update_fields=["circuit", "probe_at", "rate_next_at"])
     spacing = breaker.spacing_seconds(limits.rate_per_s) if limits.rate_per_s else 0.0
     return Claim(
         [
@@ -131,12 +144,16 @@ def _claim_due_portable(queue: str, limit: int, now: datetime, token: str) -> li
     )
 
 
-def finish(queue: str, results: list[Result], settings: QueueSettings) -> Finished:
-    """Record a batch of answers of one queue: jobs, attempts, counters and breaker together."""
+def finish(
+    queue: Queue, results: list[Result], settings: QueueSettings, refill: int = 0
+) -> tuple[Finished, Claim]:
+    """Record a batch of answers of one queue (jobs, attempts, counters and breaker together)
+    and, in the same transaction, claim up to refill jobs for the slots they freed."""
     now = timezone.now()
-    finished = Finished(queue)
+    finished = Finished(queue.name)
+    claim = Claim([])
     with transaction.atomic():
-        state = locked_state(queue)
+        state = locked_state(queue.name)
         before = _breaker_fields(state)
         values = []
         for result in results:
@@ -145,15 +162,18 @@ def finish(queue: str, results: list[Result], settings: QueueSettings) -> Finish
             row = _next_state(result, counted, state, now, settings)
             values.append(row)
         if connection.vendor == "postgresql":
-            updated = postgres.finish_batch(queue, values)
+            updated = postgres.finish_batch(queue.name, values)
         else:
-            updated = _finish_portable(queue, values)
+            updated = _finish_portable(queue.name, values)
         if _breaker_fields(state) != before:  # all delivered while all is well: nothing to write
             state.save(update_fields=BREAKER_FIELDS)
+        if refill:
+            state.active -= len(updated)  # what this batch finished is in flight no more
+            claim = _claim_locked(state, queue, refill, settings, now)
     for result, row in zip(results, values, strict=True):
         if result.job.pk in updated:
             finished.rows.append((result, row["status"], row["counted"]))
-    return finished
+    return finished, claim
 
 
 def _breaker_fields(state: UpstreamState) -> tuple:
@@ -234,6 +254,14 @@ def _finish_portable(queue: str, values: list[dict]) -> set[int]:
     Attempt.objects.bulk_create(attempts)
     QueueCounter.objects.adjust(queue, dict(counts))
     return updated
+
+
+def next_due(queue: str) -> datetime | None:
+    """When the soonest waiting job of the queue is due (one index lookup per status)."""
+    waiting = (
+        Job.objects.filter(queue=queue).order_by("next_attempt_at").values_list("next_attempt_at", flat=True)
+    )
+    return min(filter(None, (waiting.filter(status=status).first() for status in WAITING)), default=None)
 
 
 def has_due(queue: str) -> bool:

@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 DEFAULT_THREADS = 64
 IDLE_POLL_SECONDS = 1.0  # a queue with nothing due is looked at again after this
 IN_FLIGHT_POLL_SECONDS = 0.1  # ...or this, while tries are in flight anyway
-GATHER_SECONDS = 0.01  # after one try ends, wait this long for others, to record them together
+SOON_SECONDS = 1.0  # a job due within this is waited for; one due later is the reconciler's
 ERROR_PAUSE_SECONDS = 1.0  # after a database error, before the next claim
 
 
@@ -47,6 +47,17 @@ class Stats:
     # this long), "deadline" (work remained), or "stopped".
     ended: str = ""
     held_seconds: float = 0.0
+
+
+@dataclass
+class _Round:
+    """What one run() keeps between its rounds."""
+
+    in_flight: dict[Future, batches.ClaimedJob] = field(default_factory=dict)
+    per_queue: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    not_before: dict[str, float] = field(default_factory=dict)  # monotonic: claim no sooner
+    idle: set[str] = field(default_factory=set)  # their last claim found nothing due
+    stats: Stats = field(default_factory=Stats)
 
 
 class Engine:
@@ -73,105 +84,122 @@ class Engine:
         queues are held for longer than hold_limit_seconds (a Celery drain does; the
         in-process worker instead waits on wake).
         """
-        stats = Stats()
-        in_flight: dict[Future, batches.ClaimedJob] = {}
-        per_queue: dict[str, int] = defaultdict(int)
-        not_before: dict[str, float] = {}
-        idle: set[str] = set()
+        run = _Round()
         while True:
             if on_round:
                 on_round()
             if wake is not None and wake.is_set():
                 wake.clear()
-                not_before.clear()  # something changed: look at every queue now
+                run.not_before.clear()  # something changed: look at every queue now
             stopping = (stop is not None and stop.is_set()) or (
                 until is not None and time.monotonic() >= until
             )
             settings = QueueSettings.read(get_config())
             current = [] if stopping else queues()
             for queue in current:
-                self._refill(queue, settings, in_flight, per_queue, not_before, idle)
-            if in_flight:
-                soonest = min(not_before.values(), default=time.monotonic() + IN_FLIGHT_POLL_SECONDS)
-                timeout = min(max(soonest - time.monotonic(), 0.005), IN_FLIGHT_POLL_SECONDS)
-                self._record(in_flight, per_queue, not_before, settings, stats, timeout)
+                want = self._room(run, queue.name)
+                if want:
+                    self._take(run, queue, self._claim(run, queue, want, settings), settings)
+            if run.in_flight:
+                self._record(run, current, settings)
                 continue
             if stopping:
-                stats.ended = "stopped" if stop is not None and stop.is_set() else "deadline"
-                return stats
+                run.stats.ended = "stopped" if stop is not None and stop.is_set() else "deadline"
+                return run.stats
             names = {queue.name for queue in current}
             now = time.monotonic()
-            next_look = min((not_before.get(name, now) for name in names), default=now + IDLE_POLL_SECONDS)
+            next_look = min(
+                (run.not_before.get(name, now) for name in names), default=now + IDLE_POLL_SECONDS
+            )
             rest = max(next_look - now, 0.001)
             if exit_when_idle:
-                if names <= idle:
-                    stats.ended = "idle"
-                    return stats
+                if names <= run.idle:
+                    run.stats.ended = "idle"
+                    return run.stats
                 if rest > hold_limit_seconds:
-                    stats.ended, stats.held_seconds = "held", rest
-                    return stats
+                    run.stats.ended, run.stats.held_seconds = "held", rest
+                    return run.stats
             if wake is not None:
                 wake.wait(min(rest, IDLE_POLL_SECONDS))
             else:
                 time.sleep(rest)
 
-    def _refill(self, queue, settings, in_flight, per_queue, not_before, idle) -> None:
-        name = queue.name
-        free = self.threads - per_queue[name]
-        now = time.monotonic()
-        if free <= 0 or now < not_before.get(name, 0.0):
-            return
-        if per_queue[name] and free < max(self.threads // 8, 1):
-            return  # refill in batches, not one job at a time
+    def _room(self, run: _Round, name: str, batched: bool = True) -> int:
+        """How many jobs to claim for the queue now: its free threads, when due. batched: wait
+        for a few free threads first (a claim of its own costs a transaction; one that rides
+        on recording results costs next to nothing)."""
+        free = self.threads - run.per_queue[name]
+        if free <= 0 or time.monotonic() < run.not_before.get(name, 0.0):
+            return 0
+        if batched and run.per_queue[name] and free < max(self.threads // 8, 1):
+            return 0
+        return free
+
+    def _claim(self, run: _Round, queue: Queue, want: int, settings) -> batches.Claim | None:
         try:
-            claim = batches.claim(queue, free, settings)
+            return batches.claim(queue, want, settings)
         except Exception:
-            log.exception("claiming %s jobs failed; trying again shortly", name)
+            log.exception("claiming %s jobs failed; trying again shortly", queue.name)
             close_old_connections()
-            not_before[name] = now + ERROR_PAUSE_SECONDS
+            run.not_before[queue.name] = time.monotonic() + ERROR_PAUSE_SECONDS
+            return None
+
+    def _take(self, run: _Round, queue: Queue, claim: batches.Claim | None, settings) -> None:
+        """Start the claimed tries, or note when to look at the queue again."""
+        if claim is None:
             return
+        name, now = queue.name, time.monotonic()
         if not claim.jobs:
-            if claim.wait_seconds is None:
-                idle.add(name)
-                not_before[name] = now + (IN_FLIGHT_POLL_SECONDS if in_flight else IDLE_POLL_SECONDS)
+            soon = claim.next_due_seconds
+            if claim.wait_seconds is None and soon is not None and soon <= SOON_SECONDS:
+                run.idle.discard(name)  # a retry is due in a moment: wait for it here
+                run.not_before[name] = now + max(soon, 0.001)
+            elif claim.wait_seconds is None:
+                run.idle.add(name)
+                run.not_before[name] = now + (IN_FLIGHT_POLL_SECONDS if run.in_flight else IDLE_POLL_SECONDS)
             else:
-                idle.discard(name)
-                not_before[name] = now + claim.wait_seconds
+                run.idle.discard(name)
+                run.not_before[name] = now + claim.wait_seconds
             return
-        idle.discard(name)
-        not_before.pop(name, None)
+        run.idle.discard(name)
+        run.not_before.pop(name, None)
         config = get_config()
         for job in claim.jobs:
-            in_flight[self._pool.submit(_try, queue, job, config, settings)] = job
-        per_queue[name] += len(claim.jobs)
+            run.in_flight[self._pool.submit(_try, queue, job, config, settings)] = job
+        run.per_queue[name] += len(claim.jobs)
 
-    def _record(self, in_flight, per_queue, not_before, settings, stats: Stats, timeout: float) -> None:
-        """Wait for some tries to end and record them, one batch per queue."""
-        done, _ = wait(in_flight, timeout=timeout, return_when=FIRST_COMPLETED)
+    def _record(self, run: _Round, current: list[Queue], settings) -> None:
+        """Wait for some tries to end; record them, one batch per queue, and refill the slots
+        they freed in the same transaction."""
+        soonest = min(run.not_before.values(), default=time.monotonic() + IN_FLIGHT_POLL_SECONDS)
+        timeout = min(max(soonest - time.monotonic(), 0.005), IN_FLIGHT_POLL_SECONDS)
+        done, _ = wait(run.in_flight, timeout=timeout, return_when=FIRST_COMPLETED)
         if not done:
             return
-        if len(done) < len(in_flight):
-            time.sleep(GATHER_SECONDS)
-            done = {future for future in in_flight if future.done()}
         by_queue: dict[str, list[batches.Result]] = defaultdict(list)
         for future in done:
-            job = in_flight.pop(future)
-            per_queue[job.queue] -= 1
+            job = run.in_flight.pop(future)
+            run.per_queue[job.queue] -= 1
             by_queue[job.queue].append(future.result())
-        for queue, results in by_queue.items():
+        enabled = {queue.name: queue for queue in current}
+        for name, results in by_queue.items():
+            queue = QUEUES[name]
+            refill = self._room(run, name, batched=False) if name in enabled else 0
             try:
-                finished = batches.finish(queue, results, settings)
+                finished, claim = batches.finish(queue, results, settings, refill)
             except Exception:
                 # The claims stay; the reconciler releases them when their lease runs out.
-                log.exception("recording %d %s tries failed", len(results), queue)
+                log.exception("recording %d %s tries failed", len(results), name)
                 close_old_connections()
                 continue
             announce(finished)
             if finished.circuit_event == "closed":
-                not_before.pop(queue, None)  # the probe got through: drain now, not at the next probe
-            stats.tried += len(results)
+                run.not_before.pop(name, None)  # the probe got through: drain now, not at the next probe
+            if refill:
+                self._take(run, queue, claim, settings)
+            run.stats.tried += len(results)
             for _, status, counted in finished.rows:
-                stats.outcomes[_outcome_name(status, counted)] += 1
+                run.stats.outcomes[_outcome_name(status, counted)] += 1
 
 
 class Pacer:

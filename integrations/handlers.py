@@ -16,12 +16,13 @@ def resume_queue_on_flag(sender, name: str, new: bool | None, **kwargs) -> None:
 
 def wake_on_worker_start(**kwargs) -> None:
     """A worker starting (a deploy, or a restart after a crash) wakes a drainer for each queue
-    with due jobs at once, even while the mark of a drainer that died has not expired yet."""
+    with due jobs at once (a drainer that died no longer holds its queue after its mark's
+    expiry, a few seconds)."""
     if not dispatch.uses_broker():
         return
     try:
         for queue in engine.enabled()():
             if batches.has_due(queue.name):
-                dispatch.wake(queue.name, force=True)
+                dispatch.wake(queue.name)
     finally:
         connections.close_all()  # the main process forks new pool children later

@@ -21,13 +21,20 @@ import psycopg
 from django.db import connection
 from psycopg.types.json import Jsonb
 
-from integrations.models import Attempt, Job, QueueCounter
+from integrations.models import Attempt, Job, QueueCounter, UpstreamState
 
 TABLES = {
     "job": Job._meta.db_table,
     "attempt": Attempt._meta.db_table,
     "counter": QueueCounter._meta.db_table,
+    "state": UpstreamState._meta.db_table,
 }
+STATE_COLUMNS = [field.column for field in UpstreamState._meta.concrete_fields]
+
+LOCK_STATE = """
+SELECT {columns}, (SELECT count(*) FROM {job} WHERE queue = %(queue)s AND status = 'active')
+FROM {state} WHERE queue = %(queue)s FOR UPDATE
+""".format(columns=", ".join(STATE_COLUMNS), **TABLES)  # noqa: S608 (names from the models)
 
 CLAIM_DUE = """
 WITH relaxed AS (
@@ -136,6 +143,17 @@ def _rows(sql: str, params: dict) -> list[tuple]:
     with _cursor() as cursor:
         cursor.execute(sql, params, prepare=True)
         return cursor.fetchall()
+
+
+def lock_state(queue: str) -> UpstreamState | None:
+    """The queue's UpstreamState, locked, with active (its jobs in flight), in one round trip."""
+    rows = _rows(LOCK_STATE, {"queue": queue})
+    if not rows:
+        return None
+    *values, active = rows[0]
+    state = UpstreamState.from_db(connection.alias, STATE_COLUMNS, values)
+    state.active = active
+    return state
 
 
 def claim_due(queue: str, limit: int, now: datetime, token: str) -> list[tuple]:
