@@ -10,7 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,6 +65,33 @@ def empty_queue_tables() -> None:
         )
 
 
+def load_jobs(total: int, queue: str = "rentguy") -> None:
+    """Empty the queue tables and store total pending jobs, due now, as intake leaves them
+    (rows and counters; no broker message: wake the queue for that)."""
+    from django.utils import timezone
+
+    from integrations import services
+    from integrations.models import Job, UpstreamState
+
+    empty_queue_tables()
+    UpstreamState.objects.all().delete()  # no breaker, pause or rate booking left from a run before
+    now = timezone.now()
+    Job.objects.bulk_create(
+        (
+            Job(
+                queue=queue,
+                payload={"lead": n, "name": "Bruiloft Jansen", "guests": 120},
+                idempotency_key=f"bench-{n}",
+                created_at=now,
+                next_attempt_at=now,
+            )
+            for n in range(total)
+        ),
+        batch_size=1000,
+    )
+    services.recount()
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -99,13 +126,26 @@ def gunicorn(env: dict[str, str], workers: int, threads: int) -> Iterator[int]:
 
 
 @contextlib.contextmanager
-def celery_worker(env: dict[str, str], app: str, concurrency: int, log_path: Path) -> Iterator[None]:
-    """A `celery worker` (prefork, beat embedded, as in production) until the block ends."""
+def celery_worker(
+    env: dict[str, str],
+    app: str,
+    concurrency: int,
+    log_path: Path,
+    pool: str = "prefork",
+    extra: Sequence[str] = (),
+) -> Iterator[None]:
+    """A `celery worker` (prefork by default, beat embedded, as in production) until the block ends.
+
+    app: what `-A` names ("mrdj" as the README starts it; "bench.worker_app" adds the
+    baseline tasks to the same app); pool and extra (more options, such as
+    `--prefetch-multiplier 4`) for baselines that run with other worker settings.
+    """
     with open(log_path, "wb") as log:
         worker = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", app, "worker", "--loglevel", "INFO"]
-            + ["--pool", "prefork", "--concurrency", str(concurrency)]
-            + ["--without-gossip", "--without-mingle", "--without-heartbeat", "--beat"],
+            + ["--pool", pool, "--concurrency", str(concurrency)]
+            + ["--without-gossip", "--without-mingle", "--without-heartbeat", "--beat"]
+            + list(extra),
             cwd=ROOT,
             env=env,
             stdout=log,
@@ -121,4 +161,36 @@ def celery_worker(env: dict[str, str], app: str, concurrency: int, log_path: Pat
             yield
         finally:
             os.killpg(worker.pid, signal.SIGTERM)
-            worker.wait(30)
+            try:
+                worker.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(worker.pid, signal.SIGKILL)
+                worker.wait()
+
+
+def timed_drain(
+    env: dict[str, str],
+    app: str,
+    concurrency: int,
+    log_path: Path,
+    done: Callable[[], int],
+    total: int,
+    *,
+    pool: str = "prefork",
+    extra: Sequence[str] = (),
+    last_finished: Callable[[], float] | None = None,
+    poll_seconds: float = 0.05,
+    timeout_seconds: float = 600,
+) -> float:
+    """Start a worker on work already waiting, wait until done() reaches total; seconds from
+    the worker reporting ready until the last one finished (last_finished(), a time.time(),
+    when the work records it; else when the poll saw it)."""
+    with celery_worker(env, app, concurrency, log_path, pool, extra):
+        ready = time.time()
+        deadline = time.monotonic() + timeout_seconds
+        while (count := done()) < total:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"drained only {count} of {total}; see {log_path}")
+            time.sleep(poll_seconds)
+        end = last_finished() if last_finished else time.time()
+    return end - ready
