@@ -215,8 +215,8 @@ def test_a_stale_worker_cannot_finish_a_job_it_lost(transactional_db, upstream):
     assert (stats.tried, job_status(job)) == (1, Status.DONE)
 
     settings = QueueSettings.read(get_config())
-    late = batches.finish(
-        "rentguy", [batches.Result(stale, Outcome(False, True, 500, "HTTP 500", 5), timezone.now())], settings
+    late, _ = batches.finish(
+        RENTGUY, [batches.Result(stale, Outcome(False, True, 500, "HTTP 500", 5), timezone.now())], settings
     )
 
     assert late.rows == []
