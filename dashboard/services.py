@@ -65,7 +65,10 @@ def queue_cards() -> dict[str, Any]:
 
 def upstream_text(numbers: dict[str, Any]) -> str:
     """The circuit breaker and the pause in words, for the queue card."""
-    limits = f"at most {numbers['in_flight_limit']} in flight"
+    if numbers["in_flight_limit"] is None:
+        limits = "its limits are invalid (manage.py check names the variable)"
+    else:
+        limits = f"at most {numbers['in_flight_limit']} in flight"
     if numbers["rate_limit_per_s"]:
         limits += f", {numbers['rate_limit_per_s']:g} tries/s"
     if numbers["circuit"] == "open":

@@ -237,3 +237,29 @@ def test_a_slow_probe_that_gets_through_drains_the_backlog_in_the_same_run(upstr
     stats = run_engine(threads=8)
 
     assert (stats.ended, statuses()) == ("idle", {Status.DONE: 6})
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("QUEUE_RENTGUY_RATE_PER_S", "fast", "QUEUE_RENTGUY_RATE_PER_S='fast' is not a number"),
+        ("QUEUE_RENTGUY_RATE_PER_S", "inf", "QUEUE_RENTGUY_RATE_PER_S='inf' is not a number"),
+        ("QUEUE_SEVENSA_MAX_IN_FLIGHT", "0", "QUEUE_SEVENSA_MAX_IN_FLIGHT='0' must be at least 1"),
+        ("QUEUE_BREAKER_FAILURES", "five", "QUEUE_BREAKER_FAILURES='five' is not a whole number"),
+        ("QUEUE_BREAKER_PROBE_MAX_MS", "10", "QUEUE_BREAKER_PROBE_MAX_MS='10' must be at least 5000"),
+        ("QUEUE_WORKER_THREADS", "-1", "QUEUE_WORKER_THREADS='-1' must be at least 1"),
+    ],
+)
+def test_a_broken_engine_setting_is_named_by_manage_py_check(managed_env, client, name, value, message):
+    from django.core import checks
+
+    from tests.conftest import TOKENS
+
+    managed_env.update({**TOKENS, name: value})
+
+    errors = [e.msg for e in checks.run_checks() if e.id == "integrations.E001"]
+
+    assert any(message in error for error in errors), errors
+    # The figures still answer: the limits of that queue read as unknown.
+    response = client.get("/metrics/queues", HTTP_AUTHORIZATION=f"Bearer {TOKENS['METRICS_API_TOKEN']}")
+    assert response.status_code == 200
