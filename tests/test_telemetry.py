@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from alerting import services as alerting
 from alerting.models import Alert, Kind
-from integrations.models import Status
+from integrations.models import Status, UpstreamState
 from mrdj import telemetry
 from mrdj.models import TelemetryProcess
 from tests import otlp
@@ -109,21 +109,25 @@ def test_queue_gauges_carry_the_figures_of_metrics_queues(collector, managed_env
     managed_env.set("FLAG_RENTGUY_INTEGRATION", "off")  # held: the figures stay put
     put_jobs("rentguy", Status.PENDING, 3)
     put_jobs("sevensa", Status.DEAD, 2)
+    UpstreamState.objects.create(queue="sevensa", circuit="open", opened_at=timezone.now())
     with gunicorn(managed_env, tmp_path / "web.log"):
 
         def gauges():
             found = {
-                (p.metric, p.attributes.get("queue")): p.value
+                (p.metric, p.attributes.get("queue"), p.attributes.get("state")): p.value
                 for p in otlp.points(collector)
                 if p.metric.startswith("mrdj.queue.")
             }
-            return found if ("mrdj.queue.dead_letter", "sevensa") in found else None
+            return found if ("mrdj.queue.dead_letter", "sevensa", None) in found else None
 
         found = wait_until(gauges, timeout=30, message="no queue gauges arrived")
-    assert found[("mrdj.queue.backlog", "rentguy")] == 3
-    assert found[("mrdj.queue.backlog", "sevensa")] == 0
-    assert found[("mrdj.queue.dead_letter", "sevensa")] == 2
-    assert found[("mrdj.queue.active", "rentguy")] == 0
+    assert found[("mrdj.queue.backlog", "rentguy", None)] == 3
+    assert found[("mrdj.queue.backlog", "sevensa", None)] == 0
+    assert found[("mrdj.queue.dead_letter", "sevensa", None)] == 2
+    assert found[("mrdj.queue.active", "rentguy", None)] == 0
+    assert found[("mrdj.queue.circuit", "sevensa", "open")] == 1
+    assert found[("mrdj.queue.circuit", "sevensa", "closed")] == 0
+    assert found[("mrdj.queue.circuit", "rentguy", "closed")] == 1
 
 
 @pytest.mark.parametrize("switch", ["FLAG_TELEMETRY", "OTEL_ENABLED"])
@@ -188,12 +192,16 @@ def test_prometheus_metrics_pass_promtool(managed_env):
 
     metrics.job_finished("rentguy", "delivered", 1.5)
     metrics.delivery_tried("rentguy", "delivered")
+    metrics.delivery_tried("rentguy", "held")
+    UpstreamState.objects.create(queue="rentguy", circuit="half_open", opened_at=timezone.now())
     response = Client().get("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKENS['METRICS_API_TOKEN']}")
     assert response.status_code == 200
     text = response.content.decode()
     assert 'mrdj_queue_dead_letter{queue="rentguy"} 1.0' in text
     assert 'mrdj_job_latency_seconds_bucket{le="2.5",outcome="delivered",queue="rentguy"}' in text
-    assert "mrdj_deliveries_total" in text
+    assert 'mrdj_deliveries_total{outcome="held",queue="rentguy"}' in text
+    assert 'mrdj_queue_circuit{queue="rentguy",state="half_open"} 1.0' in text
+    assert 'mrdj_queue_circuit{queue="rentguy",state="open"} 0.0' in text
     assert Client().get("/metrics").status_code == 401
     try:
         checked = subprocess.run(
