@@ -46,7 +46,10 @@ def enqueue_many(queue: Queue, items: list[tuple[dict, str | None]]) -> list[tup
     """
     now = timezone.now()
     keyed = [(payload, key or uuid.uuid4().hex) for payload, key in items]
-    unique = list({key: (payload, key) for payload, key in reversed(keyed)}.values())[::-1]
+    firsts = {}  # each key once, with its first payload, in the order given
+    for payload, key in keyed:
+        firsts.setdefault(key, payload)
+    unique = [(payload, key) for key, payload in firsts.items()]
     trace = telemetry.traceparent()
     if connection.vendor == "postgresql":
         created = postgres.enqueue(queue.name, unique, now, trace)
@@ -56,28 +59,27 @@ def enqueue_many(queue: Queue, items: list[tuple[dict, str | None]]) -> list[tup
         # Inside a caller's transaction, a worker could not see the rows yet: hand on after commit.
         transaction.on_commit(lambda: dispatch.wake(queue.name))
         transaction.on_commit(lambda: signals.backlog_changed.send(sender=Job, queue=queue.name))
-    stored = {}
-    missing = [key for _, key in keyed if key not in created]
-    if missing:
-        stored = {
-            job.idempotency_key: job
-            for job in Job.objects.filter(queue=queue.name, idempotency_key__in=missing)
-        }
+    jobs = {
+        key: Job(
+            pk=pk,
+            queue=queue.name,
+            payload=firsts[key],
+            idempotency_key=key,
+            status=Status.PENDING,
+            created_at=now,
+            next_attempt_at=now,
+        )
+        for key, pk in created.items()
+    }
+    taken = [key for key in firsts if key not in created]
+    if taken:
+        jobs.update(
+            (job.idempotency_key, job)
+            for job in Job.objects.filter(queue=queue.name, idempotency_key__in=taken)
+        )
     results, seen = [], set()
-    for payload, key in keyed:
-        if key in created and key not in seen:
-            job = Job(
-                pk=created[key],
-                queue=queue.name,
-                payload=payload,
-                idempotency_key=key,
-                status=Status.PENDING,
-                created_at=now,
-                next_attempt_at=now,
-            )
-            results.append((job, True))
-        else:
-            results.append((stored.get(key) or Job.objects.get(queue=queue.name, idempotency_key=key), False))
+    for _, key in keyed:
+        results.append((jobs[key], key in created and key not in seen))
         seen.add(key)
     return results
 
