@@ -194,3 +194,20 @@ def timed_drain(
             time.sleep(poll_seconds)
         end = last_finished() if last_finished else time.time()
     return end - ready
+
+
+@contextlib.contextmanager
+def stdin_child(args: list[str]) -> Iterator[subprocess.Popen]:
+    """A Python child that serves until its standard input closes (the stand-in upstreams)."""
+    child = subprocess.Popen(
+        [sys.executable, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        yield child
+    finally:
+        child.stdin.close()
+        try:
+            child.wait(10)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()

@@ -107,21 +107,10 @@ class Upstream:
 @contextlib.contextmanager
 def running(port: int = 0, start_mode: str = "down", delay_ms: int = 50) -> Iterator[Upstream]:
     """The upstream in a child process on port (0: any free one) until the block ends."""
-    child = subprocess.Popen(
-        [sys.executable, __file__, str(port), start_mode, str(delay_ms)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    from bench.common import stdin_child
+
+    with stdin_child([__file__, str(port), start_mode, str(delay_ms)]) as child:
         yield Upstream(child)
-    finally:
-        child.stdin.close()
-        try:
-            child.wait(10)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import subprocess
 import sys
 from collections.abc import Iterator
 
@@ -52,21 +51,10 @@ async def serve(delay: float) -> None:
 @contextlib.contextmanager
 def running(delay: float = 0.0) -> Iterator[str]:
     """Start the upstream in a child process, answering after delay seconds; yields its URL."""
-    child = subprocess.Popen(
-        [sys.executable, __file__, "--delay", repr(delay)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    from bench.common import stdin_child
+
+    with stdin_child([__file__, "--delay", repr(delay)]) as child:
         yield child.stdout.readline().strip()
-    finally:
-        child.stdin.close()
-        try:
-            child.wait(10)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
 
 
 if __name__ == "__main__":
