@@ -133,14 +133,15 @@ SELECT id, idempotency_key FROM inserted
 """.format(**TABLES)  # noqa: S608 (table names from the models, values as parameters)
 
 
-def _cursor() -> psycopg.Cursor:
-    connection.ensure_connection()
-    return psycopg.Cursor(connection.connection)
-
-
 def _rows(sql: str, params: dict) -> list[tuple]:
-    """Run sql as a prepared statement on Django's connection (in its transaction, if any)."""
-    with _cursor() as cursor:
+    """Run sql as a prepared statement on Django's connection (in its transaction, if any).
+
+    Errors pass through Django's wrapper as on any ORM query: they arrive as Django's
+    database errors, and a connection they broke is replaced at the next
+    close_old_connections() (the end of a request, the engine's next round).
+    """
+    connection.ensure_connection()
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(sql, params, prepare=True)
         return cursor.fetchall()
 

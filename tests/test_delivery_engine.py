@@ -263,3 +263,25 @@ def test_a_broken_engine_setting_is_named_by_manage_py_check(managed_env, client
     # The figures still answer: the limits of that queue read as unknown.
     response = client.get("/metrics/queues", HTTP_AUTHORIZATION=f"Bearer {TOKENS['METRICS_API_TOKEN']}")
     assert response.status_code == 200
+
+
+def test_a_connection_killed_under_the_hot_path_is_replaced(upstream, managed_env, settings):
+    from django.db import DatabaseError, close_old_connections, connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("terminates a PostgreSQL backend")
+    services.enqueue(RENTGUY, {"n": 1})
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (pid,) = cursor.fetchone()
+    other = connection.copy()
+    with other.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+    other.close()
+
+    with pytest.raises(DatabaseError):  # Django's error, as for any query...
+        services.enqueue(RENTGUY, {"n": 2})
+    close_old_connections()  # ...so that the end of the request retires the dead connection
+
+    job, created = services.enqueue(RENTGUY, {"n": 3})
+    assert created and run_engine().tried == 2
