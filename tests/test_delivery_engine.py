@@ -283,5 +283,5 @@ def test_a_connection_killed_under_the_hot_path_is_replaced(upstream, managed_en
         services.enqueue(RENTGUY, {"n": 2})
     close_old_connections()  # ...so that the end of the request retires the dead connection
 
-    job, created = services.enqueue(RENTGUY, {"n": 3})
+    _, created = services.enqueue(RENTGUY, {"n": 3})
     assert created and run_engine().tried == 2
