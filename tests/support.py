@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 from django.contrib.auth.models import Permission, User
@@ -32,14 +33,22 @@ def csrf_client(user: User) -> tuple[Client, str]:
 def put_jobs(queue: str, status: str, count: int, age: timedelta = timedelta(0)) -> list[int]:
     """count jobs accepted age ago, moved to status, with the counters rebuilt: real rows,
     the same figures /metrics/queues shows."""
-    ids = [services.enqueue(QUEUES[queue], {"n": n})[0].pk for n in range(count)]
-    later = timezone.now() + timedelta(hours=1)
-    fields = {"status": status, "created_at": timezone.now() - age}
-    if status == Status.RETRY:
-        fields["next_attempt_at"] = later
-    Job.objects.filter(pk__in=ids).update(**fields)
+    now = timezone.now()
+    due = now + timedelta(hours=1) if status == Status.RETRY else now
+    # Stored in their final state at once: a running worker must not take them on the way.
+    jobs = Job.objects.bulk_create(
+        Job(
+            queue=QUEUES[queue].name,
+            payload={"n": n},
+            idempotency_key=uuid.uuid4().hex,
+            status=status,
+            created_at=now - age,
+            next_attempt_at=due,
+        )
+        for n in range(count)
+    )
     services.recount()
-    return ids
+    return [job.pk for job in jobs]
 
 
 def claim(queue: str, want: int = 1) -> list[batches.ClaimedJob]:
