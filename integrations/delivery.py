@@ -69,7 +69,7 @@ def parse_retry_after(value: str | None, now: float | None = None) -> int | None
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
         seconds = float(value)
     else:
         try:

@@ -16,7 +16,7 @@ from integrations import export, services
 from integrations.models import Circuit
 from integrations.queues import QUEUES, Queue
 from mrdj import metrics
-from mrdj.api import BadRequest, json_error, parse_json, read_body, read_json
+from mrdj.api import BadRequest, ascii_digits, json_error, parse_json, read_body, read_json
 from mrdj.auth import matching_token, token_or_staff, unauthorized
 from mrdj.flags import flag_required, is_enabled
 
@@ -47,9 +47,10 @@ def _job_item(data: Any, where: str = "") -> tuple[dict, str | None]:
     if key is not None:
         if not isinstance(key, str) or not key.strip():
             raise BadRequest(f"{where}'idempotency_key' must be a non-empty string")
-        if len(key) > MAX_KEY_LENGTH or not key.isprintable():
+        if len(key) > MAX_KEY_LENGTH or not (key.isascii() and key.isprintable()):
             raise BadRequest(
-                f"{where}'idempotency_key' must be printable and at most {MAX_KEY_LENGTH} characters"
+                f"{where}'idempotency_key' must be printable ASCII (it travels upstream as the "
+                f"Idempotency-Key header) and at most {MAX_KEY_LENGTH} characters"
             )
     return data["payload"], key
 
@@ -127,7 +128,7 @@ def _replay_ids(request: HttpRequest) -> list[int] | None:
         given = request.POST.getlist("ids")
         if not given:
             return None
-        if not all(value.isdigit() for value in given):
+        if not all(ascii_digits(value) for value in given):
             raise BadRequest("'ids' must be job ids (positive whole numbers)")
         ids = [int(value) for value in given]
     else:

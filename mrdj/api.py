@@ -1,8 +1,16 @@
-"""What every JSON endpoint shares: reading a bounded JSON body, and errors that say what is wrong."""
+"""What every JSON endpoint shares: reading a bounded JSON body, and errors that say what is wrong.
+
+A body is refused (400, naming the problem) rather than stored when PostgreSQL or an
+upstream could not take it: NaN and Infinity (not JSON, though Python's parser allows
+them), numbers too large for a float, nesting deeper than MAX_JSON_DEPTH, and strings
+holding NUL or a lone surrogate (jsonb refuses both).
+"""
 
 from __future__ import annotations
 
 import json
+import math
+import re
 from typing import Any
 
 from django.http import HttpRequest, JsonResponse
@@ -21,7 +29,7 @@ def json_error(message: str, status: int) -> JsonResponse:
 def read_body(request: HttpRequest, max_bytes: int) -> bytes:
     """The raw body, refused with 413 before it is read when it says it is too large."""
     declared = request.META.get("CONTENT_LENGTH") or "0"
-    if declared.isdigit() and int(declared) > max_bytes:
+    if ascii_digits(declared) and int(declared) > max_bytes:
         raise BadRequest(f"body is larger than {max_bytes} bytes", 413)
     body = request.body
     if len(body) > max_bytes:
@@ -29,13 +37,55 @@ def read_body(request: HttpRequest, max_bytes: int) -> bytes:
     return body
 
 
+MAX_JSON_DEPTH = 32  # objects and arrays inside each other; real payloads use a handful
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def ascii_digits(text: str, max_length: int = 18) -> bool:
+    """Only 0-9, so that int() takes it (str.isdigit() also admits '²' and other scripts' digits)."""
+    return 0 < len(text) <= max_length and text.isascii() and text.isdigit()
+
+
+def _not_json(constant: str):
+    raise BadRequest(f"body is not valid JSON: {constant} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if math.isinf(number):
+        raise BadRequest(f"body holds a number too large to store: {text[:40]}")
+    return number
+
+
 def parse_json(body: bytes, allow_empty: bool = False) -> Any:
     if allow_empty and not body.strip():
         return {}
     try:
-        return json.loads(body)
+        data = json.loads(body, parse_constant=_not_json, parse_float=_finite)
+    except RecursionError:
+        raise BadRequest(f"body is nested more than {MAX_JSON_DEPTH} levels deep") from None
     except (ValueError, UnicodeDecodeError) as problem:
         raise BadRequest(f"body is not valid JSON: {problem}") from None
+    _check_tree(data)
+    return data
+
+
+def _check_tree(data: Any) -> None:
+    """Depth and strings, walked without recursion (a hostile body cannot exhaust the stack)."""
+    pending = [(data, 1)]
+    while pending:
+        node, depth = pending.pop()
+        if isinstance(node, dict | list):
+            if depth > MAX_JSON_DEPTH:
+                raise BadRequest(f"body is nested more than {MAX_JSON_DEPTH} levels deep")
+            children = node.values() if isinstance(node, dict) else node
+            pending.extend((child, depth + 1) for child in children)
+            if isinstance(node, dict):
+                pending.extend((key, depth) for key in node)
+        elif isinstance(node, str) and UNSTORABLE.search(node):
+            raise BadRequest(
+                "body holds a string with a NUL character or a lone surrogate (\\u0000, \\ud800...)"
+            )
 
 
 def read_json(request: HttpRequest, max_bytes: int, allow_empty: bool = False) -> Any:

@@ -46,8 +46,11 @@ def parse_bool(name: str, raw: str) -> bool:
 
 
 def parse_int(name: str, raw: str, minimum: int | None = 0) -> int:
+    text = raw.strip()
+    if not text.isascii():  # int() would also take other scripts' digits
+        raise ConfigError(f"{name}={raw!r} is not a whole number")
     try:
-        number = int(raw.strip())
+        number = int(text)
     except ValueError:
         raise ConfigError(f"{name}={raw!r} is not a whole number") from None
     if minimum is not None and number < minimum:
@@ -62,7 +65,7 @@ def parse_number(name: str, raw: str, minimum: float = 0) -> float:
         number = float(text)
     except ValueError:
         number = None
-    if number is None or not text.replace(".", "", 1).isdigit():
+    if number is None or not (text.isascii() and text.replace(".", "", 1).isdigit()):
         raise ConfigError(f"{name}={raw!r} is not a number such as 2 or 0.5") from None
     if number < minimum:
         raise ConfigError(f"{name}={raw!r} must be at least {minimum:g}")

@@ -10,6 +10,8 @@ import hashlib
 import hmac
 import time
 
+from mrdj.api import ascii_digits
+
 TOLERANCE_SECONDS = 300
 
 
@@ -26,7 +28,7 @@ def verify(secret: str, timestamp: str, signature: str, body: bytes, now: float 
     """Raise SignatureError unless signature (one or more comma-separated v1= values) signs body."""
     if not timestamp or not signature:
         raise SignatureError("X-MRDJ-Timestamp and X-MRDJ-Signature are required")
-    if not timestamp.isdigit():
+    if not ascii_digits(timestamp, max_length=12):
         raise SignatureError("X-MRDJ-Timestamp must be a Unix time in seconds")
     now = time.time() if now is None else now
     if abs(now - int(timestamp)) > TOLERANCE_SECONDS:

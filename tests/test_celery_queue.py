@@ -161,3 +161,17 @@ def test_a_worker_killed_in_the_middle_of_a_batch_loses_nothing(celery_workers, 
     delivered = Counter(r.json()["n"] for r in upstream.received)
     assert set(delivered) == set(range(100))
     assert services.recount()["sevensa"] == {"pending": 0, "retry": 0, "dead": 0}
+
+
+def test_a_replay_of_many_jobs_puts_one_message_on_the_broker(transactional_db, broker, managed_env):
+    from tests.support import put_jobs
+
+    managed_env.set("QUEUE_REDIS_ENABLED", "true")
+    put_jobs("rentguy", Status.DEAD, 2000)
+
+    assert services.replay(QUEUES["rentguy"], actor="test") == 2000
+    for n in range(50):  # intake meanwhile: the drain already asked for covers these too
+        services.enqueue(QUEUES["rentguy"], {"n": n})
+
+    assert broker.llen("celery") == 1
+    assert Job.objects.filter(status=Status.PENDING).count() == 2050

@@ -1,0 +1,147 @@
+"""Bodies and fields a client can send that PostgreSQL, an upstream or int() cannot take: a clear
+400 naming the problem, nothing stored, never a 500."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from integrations.models import Job
+from mrdj.api import MAX_JSON_DEPTH, BadRequest, ascii_digits, parse_json
+from tests.conftest import TOKENS
+
+AUTH = {"HTTP_AUTHORIZATION": f"Bearer {TOKENS['INTEGRATIONS_API_TOKEN']}"}
+OPS = {"HTTP_AUTHORIZATION": f"Bearer {TOKENS['OPS_API_TOKEN']}"}
+
+
+def nested(depth: int) -> bytes:
+    return b'{"payload": ' + b'{"a": ' * depth + b"1" + b"}" * depth + b"}"
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b'{"payload": {"guests": NaN}}', "NaN is not a JSON number"),
+        (b'{"payload": {"guests": Infinity}}', "Infinity is not a JSON number"),
+        (b'{"payload": {"guests": -Infinity}}', "-Infinity is not a JSON number"),
+        (b'{"payload": {"guests": 1e400}}', "a number too large to store: 1e400"),
+        (b'{"payload": {"name": "\\ud800"}}', "a lone surrogate"),
+        (b'{"payload": {"name": "a\\u0000b"}}', "a NUL character"),
+        (b'{"payload": {"\\u0000": 1}}', "a NUL character"),
+        (nested(MAX_JSON_DEPTH), f"nested more than {MAX_JSON_DEPTH} levels deep"),
+        (nested(1000), f"nested more than {MAX_JSON_DEPTH} levels deep"),
+        (nested(5000), f"nested more than {MAX_JSON_DEPTH} levels deep"),
+        (b'{"payload": {"n": ' + b"9" * 5000 + b"}}", "not valid JSON"),
+        (b'{"payload": {}, "idempotency_key": "\xd0\xba\xd0\xbb\xd1\x8e\xd1\x87-x"}', "printable ASCII"),
+        (b'{"payload": {}, "idempotency_key": "key\\nX-Injected: 1"}', "printable ASCII"),
+        (b'{"payload": {"name": "\xff"}}', "not valid JSON"),
+    ],
+)
+def test_intake_refuses_what_cannot_be_stored_or_sent_naming_it(client, managed_env, db, body, message):
+    managed_env.update(TOKENS)
+
+    response = client.post("/integrations/rentguy/jobs", body, content_type="application/json", **AUTH)
+
+    assert response.status_code == 400, response.content
+    assert message in response.json()["error"]
+    assert Job.objects.count() == 0
+
+
+def test_the_deepest_accepted_payload_is_stored(client, managed_env, db):
+    managed_env.update(TOKENS)
+
+    response = client.post(
+        "/integrations/rentguy/jobs", nested(MAX_JSON_DEPTH - 1), content_type="application/json", **AUTH
+    )
+
+    assert response.status_code == 202
+    assert Job.objects.count() == 1
+
+
+@pytest.mark.parametrize("ids", ["²", "١٢", "9" * 40, "-1", ""])
+def test_replay_refuses_ids_that_are_not_plain_numbers(client, managed_env, db, ids):
+    managed_env.update(TOKENS)
+
+    response = client.post("/integrations/rentguy/deadletter/replay", {"ids": ids}, **OPS)
+
+    assert response.status_code == 400
+    assert "'ids' must be job ids" in response.json()["error"]
+
+
+@pytest.mark.parametrize("timestamp", ["²", "¹²³", "9" * 4000, "12.5", " 1"])
+def test_the_webhook_refuses_a_timestamp_that_is_not_plain_digits_before_any_signature_check(
+    client, managed_env, db, timestamp
+):
+    managed_env.update({"FLAG_PERSONALIZATION": "on", "PERSONALIZATION_WEBHOOK_SECRET": "s"})
+
+    response = client.post(
+        "/webhooks/personalization",
+        b"{}",
+        content_type="application/json",
+        HTTP_X_MRDJ_TIMESTAMP=timestamp,
+        HTTP_X_MRDJ_SIGNATURE="v1=00",
+    )
+
+    assert response.status_code == 401
+    assert "X-MRDJ-Timestamp must be a Unix time in seconds" in response.json()["error"]
+
+
+def test_ascii_digits_takes_only_0_to_9():
+    assert ascii_digits("0123")
+    assert not any(ascii_digits(text) for text in ["²", "١٢", "", "1 ", "+1", "1e3", "9" * 19])
+
+
+STORABLE_TEXT = st.text(alphabet=st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"))
+JSON_LEAVES = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | STORABLE_TEXT
+)
+JSON_VALUES = st.recursive(
+    JSON_LEAVES,
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(STORABLE_TEXT, children, max_size=4),
+    max_leaves=30,
+)
+
+
+def depth(value) -> int:
+    if isinstance(value, dict | list):
+        children = value.values() if isinstance(value, dict) else value
+        return 1 + max((depth(child) for child in children), default=0)
+    return 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(JSON_VALUES)
+def test_any_storable_json_reads_back_as_sent(value):
+    body = json.dumps(value).encode()
+    if depth(value) > MAX_JSON_DEPTH:
+        with pytest.raises(BadRequest, match="nested more than"):
+            parse_json(body)
+    else:
+        assert parse_json(body) == value
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=20))
+def test_a_string_with_nul_or_a_lone_surrogate_is_refused_and_any_other_kept(text):
+    body = json.dumps({"name": text}).encode()  # \u escapes, as a client's encoder writes them
+    if "\x00" in text or any("\ud800" <= char <= "\udfff" for char in text):
+        with pytest.raises(BadRequest, match="NUL character or a lone surrogate"):
+            parse_json(body)
+    else:
+        assert parse_json(body) == {"name": text}
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.binary(max_size=300))
+def test_any_bytes_either_parse_or_are_refused_with_a_reason(body):
+    try:
+        parse_json(body)
+    except BadRequest as refused:
+        assert str(refused).startswith("body ")
