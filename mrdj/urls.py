@@ -5,6 +5,7 @@ from django.views.generic import RedirectView
 
 from mrdj import views
 
+handler500 = views.server_error
 urlpatterns = [
     # Browsers ask for it on every page, the admin's included.
     path("favicon.ico", RedirectView.as_view(url=static("dashboard/icon.svg"), permanent=True)),

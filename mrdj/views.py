@@ -1,6 +1,10 @@
 from __future__ import annotations
 
-from django.http import HttpRequest, JsonResponse
+import sys
+
+from django.db import InterfaceError, OperationalError
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
@@ -19,3 +23,21 @@ def healthz(request: HttpRequest) -> JsonResponse:
         "checks": {check.name: {"ok": check.ok, "detail": check.detail} for check in checks},
     }
     return JsonResponse(body, status=503 if failed else 200)
+
+
+DATABASE_RETRY_AFTER_SECONDS = 5
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """handler500. A database that cannot be reached is no bug of the request: 503 with
+    Retry-After and a reason, so that clients and load balancers retry (the broken
+    connection is replaced at the end of the request). Anything else: Django's 500."""
+    error = sys.exc_info()[1]
+    if isinstance(error, OperationalError | InterfaceError):
+        response = JsonResponse(
+            {"error": "the database cannot be reached right now; nothing was stored, try again shortly"},
+            status=503,
+        )
+        response["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+        return response
+    return defaults.server_error(request)

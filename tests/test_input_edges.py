@@ -145,3 +145,31 @@ def test_any_bytes_either_parse_or_are_refused_with_a_reason(body):
         parse_json(body)
     except BadRequest as refused:
         assert str(refused).startswith("body ")
+
+
+def test_intake_answers_503_with_retry_after_while_the_database_is_unreachable(managed_env, transactional_db):
+    from django.db import close_old_connections, connection
+    from django.test import Client
+
+    if connection.vendor != "postgresql":
+        pytest.skip("terminates a PostgreSQL backend")
+    managed_env.update(TOKENS)
+    connection.ensure_connection()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (pid,) = cursor.fetchone()
+    other = connection.copy()
+    with other.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+    other.close()
+    client = Client(raise_request_exception=False)
+    body = json.dumps({"payload": {"lead": 1}})
+
+    refused = client.post("/integrations/rentguy/jobs", body, content_type="application/json", **AUTH)
+
+    assert refused.status_code == 503
+    assert refused["Retry-After"] == "5"
+    assert "database cannot be reached" in refused.json()["error"]
+    close_old_connections()  # what the end of a real request does
+    accepted = client.post("/integrations/rentguy/jobs", body, content_type="application/json", **AUTH)
+    assert accepted.status_code == 202
