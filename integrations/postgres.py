@@ -32,9 +32,13 @@ TABLES = {
 STATE_COLUMNS = [field.column for field in UpstreamState._meta.concrete_fields]
 
 LOCK_STATE = """
-SELECT {columns}, (SELECT count(*) FROM {job} WHERE queue = %(queue)s AND status = 'active')
-FROM {state} WHERE queue = %(queue)s FOR UPDATE
-""".format(columns=", ".join(STATE_COLUMNS), **TABLES)  # noqa: S608 (names from the models)
+SELECT {columns} FROM {state} WHERE queue = %(queue)s FOR UPDATE
+""".format(columns=", ".join(STATE_COLUMNS), **TABLES)
+# A statement of its own, after the lock: a statement's snapshot is taken when it starts,
+# so a count in the locking statement would miss the claims of whoever held the lock.
+COUNT_ACTIVE = """
+SELECT count(*) FROM {job} WHERE queue = %(queue)s AND status = 'active'
+""".format(**TABLES)
 
 CLAIM_DUE = """
 WITH relaxed AS (
@@ -147,13 +151,13 @@ def _rows(sql: str, params: dict) -> list[tuple]:
 
 
 def lock_state(queue: str) -> UpstreamState | None:
-    """The queue's UpstreamState, locked, with active (its jobs in flight), in one round trip."""
+    """The queue's UpstreamState, locked, with active: its jobs in flight, counted once the
+    lock is held."""
     rows = _rows(LOCK_STATE, {"queue": queue})
     if not rows:
         return None
-    *values, active = rows[0]
-    state = UpstreamState.from_db(connection.alias, STATE_COLUMNS, values)
-    state.active = active
+    state = UpstreamState.from_db(connection.alias, STATE_COLUMNS, rows[0])
+    state.active = _rows(COUNT_ACTIVE, {"queue": queue})[0][0]
     return state
 
 

@@ -285,3 +285,42 @@ def test_a_connection_killed_under_the_hot_path_is_replaced(upstream, managed_en
 
     _, created = services.enqueue(RENTGUY, {"n": 3})
     assert created and run_engine().tried == 2
+
+
+def test_claims_racing_from_many_connections_never_exceed_max_in_flight(managed_env):
+    """Four claimers on four database connections, as four worker processes would be."""
+    import threading
+
+    from django.db import connections
+
+    from integrations import batches
+    from integrations.delivery import Outcome, QueueSettings
+    from mrdj.config import get_config
+
+    managed_env.set("QUEUE_RENTGUY_MAX_IN_FLIGHT", "3")
+    for n in range(60):
+        services.enqueue(RENTGUY, {"n": n})
+    settings = QueueSettings.read(get_config())
+    seen = []  # jobs in flight, as the database shows them right after each claim
+
+    def claimer() -> None:
+        try:
+            while Job.objects.filter(status__in=[Status.PENDING, Status.RETRY]).exists():
+                jobs = batches.claim(RENTGUY, 3, settings).jobs
+                seen.append(Job.objects.filter(status=Status.ACTIVE).count())
+                if jobs:
+                    results = [
+                        batches.Result(job, Outcome(True, False, 200, "", 1), timezone.now()) for job in jobs
+                    ]
+                    batches.finish(RENTGUY, results, settings)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=claimer) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+    assert statuses() == {Status.DONE: 60}
+    assert len(seen) >= 20 and max(seen) <= 3
