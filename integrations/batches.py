@@ -21,7 +21,7 @@ from django.utils import timezone
 from integrations import breaker, postgres
 from integrations.delivery import Outcome, QueueSettings, retry_delay_ms
 from integrations.models import WAITING, Attempt, Job, QueueCounter, Status, UpstreamState
-from integrations.queues import Queue
+from integrations.queues import QUEUES, Queue
 from mrdj.config import get_config
 
 
@@ -273,8 +273,6 @@ def has_due(queue: str) -> bool:
 def release_expired_claims(limit: int = 500) -> list[tuple[int, str, str, int, datetime]]:
     """Jobs claimed by a worker that died go back to retry (or dead-letter when out of tries).
     Returns (job id, queue, new status, attempts, accepted at) of each released job."""
-    from integrations.queues import QUEUES
-
     now = timezone.now()
     settings = QueueSettings.read(get_config())
     cutoff = now - timedelta(milliseconds=settings.lease_ms)

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from django.core.checks import Error, register
 
-from mrdj.config import ConfigError
+from integrations.delivery import QueueSettings
+from integrations.engine import threads_per_queue
+from integrations.queues import QUEUES
+from mrdj.config import ConfigError, get_config
 
 
 @register()
 def queue_configuration(app_configs, **kwargs) -> list[Error]:
-    from integrations.delivery import QueueSettings
-    from integrations.engine import threads_per_queue
-    from integrations.queues import QUEUES
-    from mrdj.config import get_config
-
     errors = []
     reads = [lambda: QueueSettings.read(get_config()), threads_per_queue]
     reads += [queue.limits for queue in QUEUES.values()]

@@ -23,6 +23,7 @@ import redis
 from django.conf import settings
 
 from mrdj import telemetry
+from mrdj.celery import app
 from mrdj.config import get_config
 
 log = logging.getLogger(__name__)
@@ -74,8 +75,6 @@ def wake(queue: str, force: bool = False) -> bool:
         return True
     if time.monotonic() < _broker_down_until:
         return False  # the broker failed a moment ago: don't make every caller wait for it
-    from mrdj.celery import app
-
     try:
         with telemetry.unrecorded():  # a span per Redis command would cost more than it tells
             client = _redis()

@@ -20,12 +20,13 @@ from dataclasses import dataclass, field
 from django.db import close_old_connections
 from django.utils import timezone
 
-from integrations import batches, signals
+from integrations import batches, dispatch, heartbeat, signals
 from integrations.delivery import Outcome, QueueSettings, deliver
 from integrations.models import Job, Status
 from integrations.queues import QUEUES, Queue
 from mrdj import metrics, telemetry
 from mrdj.config import get_config
+from mrdj.flags import is_enabled
 
 log = logging.getLogger(__name__)
 DEFAULT_THREADS = 64
@@ -284,8 +285,6 @@ def engine() -> Engine:
 
 def enabled(names: list[str] | None = None) -> Callable[[], list[Queue]]:
     """The queues among names (all by default) whose flag is on, read at each round."""
-    from mrdj.flags import is_enabled
-
     chosen = [QUEUES[name] for name in (names or QUEUES)]
     return lambda: [queue for queue in chosen if is_enabled(queue.flag)]
 
@@ -295,7 +294,6 @@ DRAIN_BUDGET_SECONDS = 30.0  # then the drain hands on to a fresh task, so a bus
 
 def drain_queue(name: str, budget_seconds: float = DRAIN_BUDGET_SECONDS) -> dict:
     """The Celery drain task: deliver the queue's due jobs until none is due (or the budget ends)."""
-    from integrations import dispatch, heartbeat
 
     def on_round() -> None:
         refresh()
