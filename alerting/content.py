@@ -32,6 +32,9 @@ RUNBOOK = {
     "the backend and look for 'Telemetry initialized' in its logs.",
     Kind.BROKER_UNREACHABLE: "Redis is unreachable: check it (redis-cli -u $REDIS_URL ping) and "
     "switch QUEUE_REDIS_ENABLED=false to keep jobs moving in-process meanwhile.",
+    Kind.STALLED: "Jobs are due and nothing takes them: start or restart the workers "
+    "(celery -A mrdj worker), check Redis and the worker's log; meanwhile "
+    "python manage.py queues mode in-process keeps jobs moving in the web process.",
     Kind.CIRCUIT_OPEN: "The upstream of {queue} is down: check it and its secrets; no job is lost or "
     "dead-lettered meanwhile. After the fix, Queue flushen (/dashboard/) probes it at once.",
 }
@@ -101,6 +104,7 @@ def _headline(kind: str) -> str:
         Kind.TELEMETRY_SILENT: "telemetry silent: no export within OTEL_SILENCE_ALERT_MS",
         Kind.BROKER_UNREACHABLE: "queue broker (Redis) unreachable",
         Kind.CIRCUIT_OPEN: "upstream down: circuit open",
+        Kind.STALLED: "queue stalled: jobs are due and no try starts",
     }.get(kind, kind)
 
 
@@ -127,6 +131,9 @@ def for_alert(alert: Alert, event: str, *, new_dead: int = 0, escalation: str = 
         )
         message += f", {figures.get('dead_letter', 0)} in dead-letter now"
     facts = _facts(queue_name := alert.queue or "all queues", alert.severity, figures, limits)
+    if alert.kind == Kind.STALLED and alert.payload.get("reason"):
+        message += f" ({alert.payload['reason']})"
+        facts.append(["Why", alert.payload["reason"]])
     if alert.kind == Kind.CIRCUIT_OPEN:
         since = figures.get("circuit_since") or alert.started_at.isoformat()
         last_error = alert.payload.get("last_error") or "unknown"

@@ -14,7 +14,7 @@ from typing import Any
 
 from alerting.models import ALL_QUEUES, Kind, Severity
 from alerting.thresholds import Limits, limits_by_queue
-from integrations import dispatch, services
+from integrations import dispatch, services, stalls
 from mrdj import telemetry
 from mrdj.health import check_redis
 
@@ -80,6 +80,18 @@ def circuit_conditions(figures: dict[str, dict[str, Any]]) -> list[Condition]:
     return conditions
 
 
+def stall_conditions(figures: dict[str, dict[str, Any]]) -> list[Condition]:
+    """Due jobs that nothing takes (stalls.py), per queue, and no worker at all over Redis."""
+    found = {stall.queue: stall for stall in stalls.current_stalls()}
+    conditions = []
+    for queue in [ALL_QUEUES, *figures]:
+        stall = found.get(queue)
+        numbers = figures.get(queue) or totals(figures)
+        payload = {"figures": numbers, "reason": stall.reason if stall else ""}
+        conditions.append(Condition(queue, Kind.STALLED, Severity.CRITICAL if stall else None, payload))
+    return conditions
+
+
 def totals(figures: dict[str, dict[str, Any]]) -> dict[str, int]:
     """All queues together, for the figures of an alert that concerns them all."""
     return {
@@ -118,6 +130,7 @@ def telemetry_conditions(figures: dict[str, dict[str, Any]]) -> list[Condition]:
 SOURCES: list[Callable[[dict[str, dict[str, Any]]], list[Condition]]] = [
     queue_conditions,
     circuit_conditions,
+    stall_conditions,
     broker_conditions,
     telemetry_conditions,
 ]

@@ -29,6 +29,7 @@ class Kind(models.TextChoices):
     TELEMETRY_SILENT = "telemetry_silent", "telemetry silent"
     BROKER_UNREACHABLE = "broker_unreachable", "broker unreachable"
     CIRCUIT_OPEN = "circuit_open", "upstream circuit open"
+    STALLED = "stalled", "queue stalled"
 
 
 # The threshold fields, each with the variable that gives its value when the default row leaves it empty.

@@ -18,7 +18,7 @@ from integrations.models import QueueCounter, Status
 from integrations.queues import QUEUES
 from mrdj import telemetry
 from mrdj.config import ConfigError, get_config
-from mrdj.health import Check, check_database, check_redis
+from mrdj.health import Check, check_database, check_redis, degradations
 
 MANUAL_STEPS = [
     Check(
@@ -214,6 +214,13 @@ def health() -> dict[str, Any]:
     }
 
 
+def flow_check() -> Check:
+    stalled = degradations()
+    if stalled:
+        return Check("queues flowing", False, "; ".join(stalled))
+    return Check("queues flowing", True, "every queue with due jobs started a try recently")
+
+
 def readiness() -> list[Check]:
     """Playbook section 8 as live checks (MANUAL_STEPS are the two only a person can do)."""
-    return [check_redis(), backlog_check(), worker_check(), webhook_check(), telemetry_check()]
+    return [check_redis(), backlog_check(), worker_check(), flow_check(), webhook_check(), telemetry_check()]

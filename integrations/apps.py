@@ -8,9 +8,12 @@ class IntegrationsConfig(AppConfig):
     def ready(self) -> None:
         from celery.signals import task_postrun, worker_ready
 
-        from integrations import checks, fallback, gauges, handlers, heartbeat  # noqa: F401 (they register)
+        from integrations import checks, fallback, gauges, handlers, heartbeat, stalls  # noqa: F401
+        from mrdj.health import DEGRADATIONS
         from mrdj.signals import flag_changed, web_process_started
 
+        if stalls.describe not in DEGRADATIONS:
+            DEGRADATIONS.append(stalls.describe)
         web_process_started.connect(fallback.start_in_web_process, dispatch_uid="integrations-fallback")
         flag_changed.connect(handlers.resume_queue_on_flag, dispatch_uid="integrations-resume")
         worker_ready.connect(handlers.wake_on_worker_start, dispatch_uid="integrations-wake", weak=False)

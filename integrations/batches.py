@@ -24,6 +24,8 @@ from integrations.models import WAITING, Attempt, Job, QueueCounter, Status, Ups
 from integrations.queues import QUEUES, Queue
 from mrdj.config import get_config
 
+CLAIM_NOTED_EVERY = timedelta(seconds=1)  # last_claim_at is written at most this often
+
 
 @dataclass(frozen=True)
 class ClaimedJob:
@@ -102,8 +104,11 @@ def _claim_locked(
         soonest = next_due(queue.name)
         return Claim([], next_due_seconds=None if soonest is None else (soonest - now).total_seconds())
     delays = breaker.take(state, gate, len(rows), limits, now, settings)
-    if gate.probe or limits.rate_per_s:
-        state.save(update_fields=["circuit", "probe_at", "rate_next_at"])
+    noted = state.last_claim_at is None or now - state.last_claim_at >= CLAIM_NOTED_EVERY
+    if noted:
+        state.last_claim_at = now
+    if gate.probe or limits.rate_per_s or noted:
+        state.save(update_fields=["circuit", "probe_at", "rate_next_at", "last_claim_at"])
     spacing = breaker.spacing_seconds(limits.rate_per_s) if limits.rate_per_s else 0.0
     return Claim(
         [

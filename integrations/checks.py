@@ -7,13 +7,14 @@ from django.core.checks import Error, register
 from integrations.delivery import QueueSettings
 from integrations.engine import threads_per_queue
 from integrations.queues import QUEUES
+from integrations.stalls import stall_ms
 from mrdj.config import ConfigError, get_config
 
 
 @register()
 def queue_configuration(app_configs, **kwargs) -> list[Error]:
     errors = []
-    reads = [lambda: QueueSettings.read(get_config()), threads_per_queue]
+    reads = [lambda: QueueSettings.read(get_config()), threads_per_queue, stall_ms]
     reads += [queue.limits for queue in QUEUES.values()]
     for read in reads:
         try:

@@ -126,6 +126,12 @@ class UpstreamState(models.Model):
     rate_next_at = models.DateTimeField(
         "next free rate slot", null=True, blank=True, help_text="Tries start no earlier than this."
     )
+    last_claim_at = models.DateTimeField(
+        "last try started",
+        null=True,
+        blank=True,
+        help_text="When a worker last took jobs of the queue (to the second), for the stall detector.",
+    )
 
     class Meta:
         verbose_name = "upstream state"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis
@@ -55,3 +56,19 @@ def service_checks() -> list[Check]:
     if queue_uses_redis():
         checks.append(check_redis())
     return checks
+
+
+# What the apps above register (in their ready()): each returns a line per thing that runs
+# degraded, such as a stalled queue. /healthz then answers 200 "degraded" naming them (a
+# load balancer keeps the instance: the instance itself is fine) and readiness fails.
+DEGRADATIONS: list[Callable[[], list[str]]] = []
+
+
+def degradations() -> list[str]:
+    lines = []
+    for source in DEGRADATIONS:
+        try:
+            lines += source()
+        except Exception as error:  # a check that breaks says so; it does not fail /healthz
+            lines.append(f"{getattr(source, '__module__', 'a check')} could not run ({type(error).__name__})")
+    return lines

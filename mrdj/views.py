@@ -8,7 +8,7 @@ from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
-from mrdj.health import service_checks
+from mrdj.health import degradations, service_checks
 
 
 @require_safe
@@ -17,11 +17,14 @@ def healthz(request: HttpRequest) -> JsonResponse:
     """Liveness for load balancers: no authentication, so nothing secret in the body."""
     checks = service_checks()
     failed = [check.name for check in checks if not check.ok]
+    degraded = [] if failed else degradations()
     body = {
-        "status": "error" if failed else "ok",
+        "status": "error" if failed else "degraded" if degraded else "ok",
         "failed": failed,
         "checks": {check.name: {"ok": check.ok, "detail": check.detail} for check in checks},
     }
+    if degraded:
+        body["degraded"] = degraded
     return JsonResponse(body, status=503 if failed else 200)
 
 
