@@ -68,8 +68,12 @@ def describe(name: str, config: Config | None = None) -> FlagState:
     raw, source = (config or get_config()).lookup(name)
     if raw is None:
         return FlagState(flag.name, flag.description, flag.default, source)
+    return _state(flag, raw, source)
+
+
+def _state(flag: Flag, raw: str, source: Source) -> FlagState:
     try:
-        return FlagState(flag.name, flag.description, parse_bool(name, raw), source)
+        return FlagState(flag.name, flag.description, parse_bool(flag.name, raw), source)
     except ConfigError as error:
         return FlagState(flag.name, flag.description, None, source, error=str(error))
 
@@ -100,7 +104,15 @@ def set_flag(name: str, value: str | bool, actor, config: Config | None = None) 
     enabled = value if isinstance(value, bool) else parse_bool(name, value)
     if before.source is Source.MANAGED_ENV and before.enabled == enabled:
         return before
-    config.store.set(name, "on" if enabled else "off")
+    # What the file held is read under its lock, in the same step as the write: of two
+    # people (or processes) making the same change at once, only the first made it.
+    previous = config.store.set(name, "on" if enabled else "off")
+    if previous is not None:
+        before = _state(FLAGS[name], previous, Source.MANAGED_ENV)
+        if before.enabled == enabled:
+            return describe(name, config)
+    elif before.source is not Source.DEFAULT:
+        before = FlagState(name, before.description, FLAGS[name].default, Source.DEFAULT)
     after = describe(name, config)
     audit.record(
         "flag.change",

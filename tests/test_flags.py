@@ -150,3 +150,32 @@ def test_the_flags_command_refuses_an_invalid_value(managed_env):
         call_command("flags", "set", "FLAG_TELEMETRY", "perhaps")
 
     assert managed_env.values() == {}
+
+
+def test_fifty_people_switching_a_flag_at_once_leave_one_audit_record(managed_env, transactional_db):
+    import threading
+
+    from django.db import connections
+
+    from mrdj.flags import set_flag
+    from mrdj.models import AuditEvent
+
+    managed_env.set("FLAG_PERSONALIZATION", "off")
+    start = threading.Barrier(50)
+
+    def toggle(n: int) -> None:
+        try:
+            start.wait(10)
+            set_flag("FLAG_PERSONALIZATION", "on", actor=f"ops-{n}")
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=toggle, args=(n,)) for n in range(50)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+
+    (event,) = AuditEvent.objects.filter(action="flag.change")
+    assert (event.before["value"], event.after["value"]) == ("off", "on")
+    assert managed_env.get("FLAG_PERSONALIZATION") == "on"
