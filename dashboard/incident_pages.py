@@ -37,12 +37,14 @@ def _with_deadlines(incident: Incident, user: Any, timing: Timing) -> dict[str, 
     return {"incident": incident, "roles": roles, "deadlines": _deadlines(incident, roles, timing)}
 
 
-def list_page(user: Any, page: str | None) -> dict[str, Any]:
+def list_page(user: Any, page: str | None, open_page: str | None = None) -> dict[str, Any]:
     timing = Timing.read()
-    active = [_with_deadlines(incident, user, timing) for incident in services.active()]
+    open_incidents = Paginator(services.active(), 20).get_page(open_page)
+    active = [_with_deadlines(incident, user, timing) for incident in open_incidents]
     resolved = Incident.objects.filter(state=Incident.State.RESOLVED).order_by("-resolved_at", "-pk")
     return {
         "active": active,
+        "open_incidents": open_incidents,
         "resolved": Paginator(resolved, 20).get_page(page),
         "queues": list(QUEUES),
         "severities": ["warning", "critical"],

@@ -28,7 +28,7 @@ def incidents(request: HttpRequest) -> HttpResponse:
         request,
         "incidents.html",
         "incidents",
-        **incident_pages.list_page(request.user, request.GET.get("page")),
+        **incident_pages.list_page(request.user, request.GET.get("page"), request.GET.get("open")),
     )
 
 

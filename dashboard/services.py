@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.core.paginator import Paginator
 from django.utils import timezone
 
 from alerting import content, evaluation, targets
@@ -123,11 +124,13 @@ def firing_alerts(now: datetime | None = None) -> list[AlertRow]:
     return rows
 
 
-def alerts_page() -> dict[str, Any]:
+def alerts_page(silences_page: str | None = None) -> dict[str, Any]:
     now = timezone.now()
     return {
         "firing": firing_alerts(now),
-        "silences": list(Silence.objects.filter(ends_at__gt=now).order_by("ends_at")),
+        "silences": Paginator(Silence.objects.filter(ends_at__gt=now).order_by("ends_at", "pk"), 20).get_page(
+            silences_page
+        ),
         "resolved": list(Alert.objects.filter(state=Alert.State.RESOLVED).order_by("-resolved_at")[:20]),
         "deliveries": list(Delivery.objects.select_related("notification").order_by("-id")[:30]),
         "queues": list(QUEUES),

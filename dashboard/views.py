@@ -64,11 +64,12 @@ def answer(
 
 
 def render_page(request: HttpRequest, template: str, tab: str, **context) -> HttpResponse:
-    """Every page carries the banner of the incidents still open."""
+    """Every page carries the banner of the incidents still open: their count and the newest."""
+    open_count, newest_open = incident_services.banner()
     return render(
         request,
         f"dashboard/{template}",
-        {"tab": tab, "open_incidents": incident_services.active(), **context},
+        {"tab": tab, "open_count": open_count, "newest_open": newest_open, **context},
     )
 
 
@@ -109,7 +110,7 @@ def alerts(request: HttpRequest) -> HttpResponse:
         request,
         "alerts.html",
         "alerts",
-        **services.alerts_page(),
+        **services.alerts_page(request.GET.get("silences")),
         default_end=default_end.strftime("%Y-%m-%dT%H:%M"),
     )
 

@@ -13,6 +13,7 @@ from datetime import date, datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from alerting.models import Severity
@@ -33,9 +34,15 @@ class IncidentError(Exception):
         self.problems = list(problems)
 
 
-def active() -> list[Incident]:
-    """Open and mitigated incidents, oldest first: what the dashboard banner shows."""
-    return list(Incident.objects.exclude(state=Incident.State.RESOLVED).order_by("opened_at", "pk"))
+def active() -> QuerySet[Incident]:
+    """Open and mitigated incidents, oldest first (a query: page it, count it)."""
+    return Incident.objects.exclude(state=Incident.State.RESOLVED).order_by("opened_at", "pk")
+
+
+def banner() -> tuple[int, Incident | None]:
+    """How many incidents are open, and the newest: what every dashboard page shows."""
+    open_incidents = active()
+    return open_incidents.count(), open_incidents.order_by("-opened_at", "-pk").first()
 
 
 def _record(

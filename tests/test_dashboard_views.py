@@ -253,3 +253,32 @@ def test_readiness_page_and_command_agree(managed_env, capsys):
     printed = capsys.readouterr().out
     assert "pass   redis: ping ok" in printed and "FAIL   webhooks: ALERT_WEBHOOK_URLS is empty" in printed
     assert "manual chaos test" in printed
+
+
+def test_open_incidents_and_silences_come_in_pages_and_the_banner_shows_the_count_and_the_newest(managed_env):
+    from datetime import timedelta
+
+    from alerting import services as alerting_services
+    from incidents import services as incident_services
+
+    user = staff("add_incident")
+    opened = [
+        incident_services.open_incident(
+            f"Incident {n}", "warning", [], user, now=timezone.now() + timedelta(seconds=n)
+        )
+        for n in range(45)
+    ]
+    for n in range(25):
+        alerting_services.create_silence("rentguy", timezone.now() + timedelta(hours=1 + n), f"s{n}", user)
+    client = Client()
+    client.force_login(user)
+
+    queues = client.get("/dashboard/").content.decode()
+    assert queues.count("data-incident-banner>") == 1
+    assert f"{opened[-1].reference}</strong>" in queues and "and 44 more open incidents" in queues
+    first = client.get("/dashboard/incidents/").content.decode()
+    assert first.count('class="card incident"') == 20 and "page 1 of 3 (45 in all)" in first
+    last = client.get("/dashboard/incidents/?open=3").content.decode()
+    assert last.count('class="card incident"') == 5
+    alerts = client.get("/dashboard/alerts/").content.decode()
+    assert alerts.count(">End now</button>") == 20 and "page 1 of 2 (25 in all)" in alerts
