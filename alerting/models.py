@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -10,6 +11,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from integrations.queues import QUEUE_CHOICES
+from mrdj.text import one_line_problem
 
 ALL_QUEUES = ""  # the queue of a default threshold row, a global alert or a silence of everything
 
@@ -273,6 +275,10 @@ class ThrottleMark(models.Model):
         return f"{self.queue or 'all'} {self.kind} {self.severity} last sent {self.sent_at}"
 
 
+# Longer would be forgetting, not silencing; and a far date (year 10000) breaks the database.
+SILENCE_MAX_AHEAD = timedelta(days=30)
+
+
 class Silence(models.Model):
     queue = models.CharField(
         "queue",
@@ -294,10 +300,17 @@ class Silence(models.Model):
         return f"silence of {self.queue or 'everything'} until {self.ends_at:%Y-%m-%d %H:%M}"
 
     def clean(self) -> None:
-        if self.ends_at and self.ends_at <= (self.starts_at or timezone.now()):
+        starts = self.starts_at or timezone.now()
+        if self.ends_at and self.ends_at <= starts:
             raise ValidationError({"ends_at": "the silence must end in the future"})
+        if self.ends_at and self.ends_at > starts + SILENCE_MAX_AHEAD:
+            raise ValidationError(
+                {"ends_at": f"a silence lasts at most {SILENCE_MAX_AHEAD.days} days: set a nearer end"}
+            )
         if not (self.reason or "").strip():
             raise ValidationError({"reason": "say why alerts are silenced"})
+        if one_line_problem(self.reason):
+            raise ValidationError({"reason": one_line_problem(self.reason)})
 
 
 class DrActivation(models.Model):

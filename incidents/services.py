@@ -22,6 +22,7 @@ from incidents.models import Entry, Incident, Role
 from incidents.timing import Timing
 from integrations.queues import QUEUES
 from mrdj import audit
+from mrdj.text import one_line_problem, text_problem
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +67,8 @@ def open_incident(
     problems = []
     if not title:
         problems.append("title: say what is wrong")
-    elif any(ord(character) < 32 for character in title):
-        problems.append("title: one line, without control characters")
+    elif one_line_problem(title):
+        problems.append(f"title: {one_line_problem(title)}")
     elif len(title) > 200:
         problems.append(f"title: at most 200 characters (it has {len(title)})")
     if severity not in Severity.values:
@@ -142,6 +143,8 @@ def add_note(
         raise IncidentError("text: write something")
     if len(text) > 4000:
         raise IncidentError(f"text: at most 4000 characters (it has {len(text)})")
+    if text_problem(text):
+        raise IncidentError(f"text: {text_problem(text)}")
     kind = Entry.Kind.UPDATE if update else Entry.Kind.NOTE
     with transaction.atomic():  # recorded, audited and sent, or none of it
         entry = _record(incident, "update" if update else "note", actor, now, text, kind)
@@ -166,6 +169,8 @@ def tick(
         raise IncidentError(f"item: {key!r} is not a checklist item ({', '.join(checklist.BY_KEY)})")
     if item.automatic:
         raise IncidentError(f"item: {item.label!r} is verified by mrdj itself and cannot be ticked by hand")
+    if one_line_problem(value):
+        raise IncidentError(f"value: {one_line_problem(value)}")
     if done and item.needs_date:
         try:
             value = date.fromisoformat(value.strip()).isoformat()
@@ -202,6 +207,8 @@ def set_root_cause(incident: Incident, text: str, actor: Any, now: datetime | No
     text = text.strip()
     if not text:
         raise IncidentError("root cause: describe it")
+    if text_problem(text):
+        raise IncidentError(f"root cause: {text_problem(text)}")
     with transaction.atomic():
         Incident.objects.filter(pk=incident.pk).update(root_cause=text)
         incident.tickets.update(checked_at=None)  # ask Jira again now, and post it

@@ -37,6 +37,16 @@ class Event:
         return package[:100] if isinstance(package, str) else ""
 
 
+# Events are the website's recent behaviour: a timestamp outside this window is a client's clock
+# or a forgery, and one at the edge of the calendar would break every later date arithmetic.
+EVENT_MAX_AGE = timedelta(days=365)
+EVENT_MAX_AHEAD = timedelta(hours=24)
+
+
+def valid_identifier(value: str) -> bool:
+    return bool(ID_PATTERN.fullmatch(value))
+
+
 def _identifier(data: dict, field: str) -> str:
     value = data.get(field)
     if not isinstance(value, str):
@@ -60,6 +70,16 @@ def _timestamp(data: dict) -> datetime:
         raise InvalidEvent("'timestamp' is not an ISO 8601 date and time") from None
     if when.tzinfo is None:
         raise InvalidEvent("'timestamp' must include a timezone (Z or +01:00)")
+    now = timezone.now()
+    try:
+        within = now - EVENT_MAX_AGE <= when <= now + EVENT_MAX_AHEAD
+    except OverflowError:  # 0001-01-01T00:00:00+14:00 lies before the first representable instant
+        within = False
+    if not within:
+        raise InvalidEvent(
+            f"'timestamp' must lie within {EVENT_MAX_AGE.days} days before and "
+            f"{int(EVENT_MAX_AHEAD.total_seconds() // 3600)} hours after now"
+        )
     return when
 
 

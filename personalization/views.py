@@ -46,6 +46,10 @@ def webhook(request: HttpRequest) -> JsonResponse:
 def visitor_profile(request: HttpRequest, visitor_id: str) -> JsonResponse:
     if not matching_token(request, "PERSONALIZATION_API_TOKEN"):
         return unauthorized()
+    if not services.valid_identifier(visitor_id):
+        return json_error(
+            "the visitor id must be 1-100 letters, digits or . _ : - (starting with a letter or digit)", 400
+        )
     found = services.profile(visitor_id)
     if found is None:
         return json_error(f"no events for visitor {visitor_id!r}", 404)

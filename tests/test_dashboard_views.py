@@ -193,23 +193,28 @@ def test_acknowledge_records_the_user_as_first_responder(managed_env):
 
 def test_silences_are_created_and_ended_from_the_alerts_tab(managed_env):
     client, token = csrf_client(staff("add_silence"))
+    until = timezone.localtime() + timezone.timedelta(days=2)
     response = client.post(
         "/dashboard/silences",
         {
             "queue": "sevensa",
-            "ends_at": "2099-01-01T12:00",
+            "ends_at": until.strftime("%Y-%m-%dT%H:%M"),
             "reason": "Sevensa maintenance",
             "csrfmiddlewaretoken": token,
         },
         follow=True,
     )
-    assert "Silenced: silence of sevensa until 2099-01-01" in response.content.decode()
+    assert f"Silenced: silence of sevensa until {until:%Y-%m-%d}" in response.content.decode()
     silence = Silence.objects.get()
     response = client.post(
         f"/dashboard/silences/{silence.pk}/expire", {"csrfmiddlewaretoken": token}, follow=True
     )
     assert "Ended:" in response.content.decode()
     assert [e.action for e in AuditEvent.objects.order_by("pk")] == ["alert.silence", "alert.silence.expire"]
+
+
+def _soon() -> str:
+    return (timezone.localtime() + timezone.timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M")
 
 
 @pytest.mark.parametrize(
@@ -221,6 +226,13 @@ def test_silences_are_created_and_ended_from_the_alerts_tab(managed_env):
         ),
         ({"queue": "sevensa", "ends_at": "tomorrow", "reason": "x"}, "until: give a date and time"),
         ({"queue": "nope", "ends_at": "2099-01-01T12:00", "reason": "x"}, "unknown queue"),
+        (
+            {"queue": "sevensa", "ends_at": "9999-12-31T23:59", "reason": "forever"},
+            "ends_at: a silence lasts at most 30 days",
+        ),
+        ({"queue": "sevensa", "ends_at": "2099-01-01T12:00", "reason": "x"}, "at most 30 days"),
+        ({"queue": "", "ends_at": _soon(), "reason": "maintenance\x00"}, "reason: one line, without control"),
+        ({"queue": "", "ends_at": _soon(), "reason": "a\u2028b"}, "(found U+2028)"),
     ],
 )
 def test_a_bad_silence_is_refused_naming_the_field(managed_env, form, message):

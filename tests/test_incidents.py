@@ -438,8 +438,17 @@ def test_automatic_items_cannot_be_ticked_by_hand_and_bad_input_changes_nothing(
         services.claim_role(incident, "boss", user)
     with pytest.raises(IncidentError, match="text: write something"):
         services.add_note(incident, "   ", user)
-    with pytest.raises(IncidentError, match="title: one line, without control characters"):
+    with pytest.raises(IncidentError, match="title: one line, without control or invisible characters"):
         services.open_incident("Slow\n- [x] 5. Post-mortem date set", "warning", [], user)
+    for title in ["Slow\x7f", "Slow\x85RentGuy", "Slow\u2028RentGuy", "Slow\u202e"]:  # DEL, NEL, separator, bidi
+        with pytest.raises(IncidentError, match="title: one line"):
+            services.open_incident(title, "warning", [], user)
+    with pytest.raises(IncidentError, match="text: without control characters"):
+        services.add_note(incident, "upstream back\x00", user)
+    with pytest.raises(IncidentError, match="root cause: without control characters"):
+        services.set_root_cause(incident, "certificate\x00expired", user)
+    with pytest.raises(IncidentError, match="value: one line"):
+        services.tick(incident, "postmortem", user, value="2027-01-05\x00")
     with pytest.raises(IncidentError) as refused:
         services.open_incident("", "fatal", ["rentguy", "nope"], user)
     assert refused.value.problems == [

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.test import Client
@@ -31,13 +32,18 @@ def enabled(managed_env):
     return managed_env
 
 
+# An hour ago, in the website's own zone: events are accepted within a window around now.
+HOUR_AGO = (timezone.now() - timedelta(hours=1)).replace(microsecond=0)
+SENT_AT = HOUR_AGO.astimezone(ZoneInfo("Europe/Amsterdam")).isoformat()
+
+
 def event(**overrides) -> dict:
     return {
         "event_id": "evt-1",
         "visitor_id": "vis-42",
         "type": "package_viewed",
         "properties": {"package": "gold", "page": "/pakketten/gold"},
-        "timestamp": "2026-11-27T19:00:00+01:00",
+        "timestamp": SENT_AT,
         **overrides,
     }
 
@@ -61,7 +67,7 @@ def test_a_signed_event_is_stored(enabled):
     assert response.json() == {"event_id": "evt-1", "stored": True, "duplicate": False}
     stored = VisitorEvent.objects.get()
     assert (stored.visitor_id, stored.type, stored.package) == ("vis-42", "package_viewed", "gold")
-    assert stored.occurred_at.isoformat() == "2026-11-27T18:00:00+00:00"
+    assert stored.occurred_at == HOUR_AGO
 
 
 def test_a_replayed_event_id_answers_200_and_is_stored_once(enabled):
@@ -115,6 +121,9 @@ def test_a_rotated_secret_may_sign_alongside_the_old_one(enabled):
         (event(timestamp=1700000000), "'timestamp' must be an ISO 8601 string"),
         (event(timestamp="yesterday"), "'timestamp' is not an ISO 8601"),
         (event(timestamp="2026-11-27T19:00:00"), "'timestamp' must include a timezone"),
+        (event(timestamp="0001-01-01T00:00:00+14:00"), "'timestamp' must lie within 365 days before"),
+        (event(timestamp="9999-12-31T23:59:59-12:00"), "'timestamp' must lie within 365 days before"),
+        (event(timestamp="2001-01-01T00:00:00Z"), "and 24 hours after now"),
     ],
 )
 def test_an_invalid_body_is_400_naming_the_field_and_stores_nothing(enabled, body, message):
@@ -203,3 +212,11 @@ def test_events_past_the_retention_period_are_deleted_in_batches(enabled):
     assert services.purge_expired(now, batch_size=7) == 20
     assert VisitorEvent.objects.count() == 5
     assert services.purge_expired(now) == 0
+
+
+@pytest.mark.parametrize("visitor", ["a%00b", "a%0Ab", "%E2%80%AEx", "-x"])
+def test_a_visitor_id_that_cannot_be_one_is_refused(enabled, visitor):
+    response = Client().get(f"/api/personalization/{visitor}", HTTP_AUTHORIZATION=f"Bearer {API_TOKEN}")
+
+    assert response.status_code == 400
+    assert "the visitor id must be 1-100 letters" in response.json()["error"]
