@@ -31,10 +31,21 @@ def read_body(request: HttpRequest, max_bytes: int) -> bytes:
     declared = request.META.get("CONTENT_LENGTH") or "0"
     if ascii_digits(declared) and int(declared) > max_bytes:
         raise BadRequest(f"body is larger than {max_bytes} bytes", 413)
-    body = request.body
+    if not request.META.get("CONTENT_LENGTH") and _chunked(request):
+        # Django reads CONTENT_LENGTH bytes, none for a chunked body: the server (gunicorn)
+        # has decoded the chunks, so read the stream itself, one byte past the limit.
+        body = request.META["wsgi.input"].read(max_bytes + 1)
+    else:
+        body = request.body
     if len(body) > max_bytes:
         raise BadRequest(f"body is larger than {max_bytes} bytes", 413)
     return body
+
+
+def _chunked(request: HttpRequest) -> bool:
+    return (
+        "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower() and "wsgi.input" in request.META
+    )
 
 
 MAX_JSON_DEPTH = 32  # objects and arrays inside each other; real payloads use a handful

@@ -440,7 +440,12 @@ def test_automatic_items_cannot_be_ticked_by_hand_and_bad_input_changes_nothing(
         services.add_note(incident, "   ", user)
     with pytest.raises(IncidentError, match="title: one line, without control or invisible characters"):
         services.open_incident("Slow\n- [x] 5. Post-mortem date set", "warning", [], user)
-    for title in ["Slow\x7f", "Slow\x85RentGuy", "Slow\u2028RentGuy", "Slow\u202e"]:  # DEL, NEL, separator, bidi
+    for title in [
+        "Slow\x7f",
+        "Slow\x85RentGuy",
+        "Slow\u2028RentGuy",
+        "Slow\u202e",
+    ]:  # DEL, NEL, separator, bidi
         with pytest.raises(IncidentError, match="title: one line"):
             services.open_incident(title, "warning", [], user)
     with pytest.raises(IncidentError, match="text: without control characters"):

@@ -173,3 +173,30 @@ def test_intake_answers_503_with_retry_after_while_the_database_is_unreachable(m
     close_old_connections()  # what the end of a real request does
     accepted = client.post("/integrations/rentguy/jobs", body, content_type="application/json", **AUTH)
     assert accepted.status_code == 202
+
+
+def test_a_chunked_body_is_read_like_any_other(managed_env, transactional_db, tmp_path):
+    """Through gunicorn, as clients that stream (Transfer-Encoding: chunked) reach mrdj."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    from tests.conftest import gunicorn
+
+    managed_env.update(TOKENS)
+    with gunicorn(managed_env, tmp_path / "web.log") as url:
+        address = urlsplit(url)
+        connection = http.client.HTTPConnection(address.hostname, address.port, timeout=10)
+        chunks = iter([b'{"payload": {"lead": ', b'"streamed"}, ', b'"idempotency_key": "chunked-1"}'])
+        connection.request(
+            "POST",
+            "/integrations/rentguy/jobs",
+            body=chunks,
+            headers={"Authorization": AUTH["HTTP_AUTHORIZATION"], "Content-Type": "application/json"},
+            encode_chunked=True,
+        )
+        answer = connection.getresponse()
+        status, body = answer.status, json.loads(answer.read())
+        connection.close()
+
+    assert status == 202, body
+    assert Job.objects.get(idempotency_key="chunked-1").payload == {"lead": "streamed"}
