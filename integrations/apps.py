@@ -6,7 +6,8 @@ class IntegrationsConfig(AppConfig):
     verbose_name = "Integration queues"
 
     def ready(self) -> None:
-        from celery.signals import task_postrun, worker_ready
+        from celery.signals import task_postrun, task_prerun, worker_ready
+        from django.db import close_old_connections
 
         from integrations import checks, fallback, gauges, handlers, heartbeat, stalls  # noqa: F401
         from mrdj.health import DEGRADATIONS
@@ -17,4 +18,7 @@ class IntegrationsConfig(AppConfig):
         web_process_started.connect(fallback.start_in_web_process, dispatch_uid="integrations-fallback")
         flag_changed.connect(handlers.resume_queue_on_flag, dispatch_uid="integrations-resume")
         worker_ready.connect(handlers.wake_on_worker_start, dispatch_uid="integrations-wake", weak=False)
+        # CELERY_DB_REUSE_MAX keeps a worker's connection across tasks; one that an error
+        # broke (a database restart, pg_terminate_backend) is still retired before the next.
+        task_prerun.connect(close_old_connections, dispatch_uid="integrations-retire-connections", weak=False)
         task_postrun.connect(heartbeat.on_celery_task, dispatch_uid="integrations-heartbeat", weak=False)

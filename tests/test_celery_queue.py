@@ -175,3 +175,26 @@ def test_a_replay_of_many_jobs_puts_one_message_on_the_broker(transactional_db, 
 
     assert broker.llen("celery") == 1
     assert Job.objects.filter(status=Status.PENDING).count() == 2050
+
+
+def test_a_worker_whose_database_connections_were_killed_carries_on(celery_workers, managed_env, upstream):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("terminates PostgreSQL backends")
+    managed_env.set("QUEUE_REDIS_ENABLED", "true")
+    celery_workers(concurrency=1)
+    for n in range(5):
+        services.enqueue(QUEUES["rentguy"], {"n": n})
+    wait_until(lambda: delivered_count() == 5, timeout=60)
+
+    with connection.cursor() as cursor:  # every connection to the test database but this one
+        cursor.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        assert cursor.fetchone()[0] >= 1
+    for n in range(5, 10):
+        services.enqueue(QUEUES["rentguy"], {"n": n})
+
+    wait_until(lambda: delivered_count() == 10, timeout=60, message="the worker kept its dead connection")
