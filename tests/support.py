@@ -54,3 +54,20 @@ def put_jobs(queue: str, status: str, count: int, age: timedelta = timedelta(0))
 def claim(queue: str, want: int = 1) -> list[batches.ClaimedJob]:
     """Claim due jobs as a worker does (and then, in the test, never finish them)."""
     return batches.claim(QUEUES[queue], want, QueueSettings.read(get_config())).jobs
+
+
+def kill_this_connection() -> None:
+    """Terminate the PostgreSQL backend behind Django's connection from another one, as a
+    database restart or pg_terminate_backend would; skips the test on SQLite."""
+    import pytest
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("terminates a PostgreSQL backend")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (pid,) = cursor.fetchone()
+    other = connection.copy()
+    with other.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+    other.close()

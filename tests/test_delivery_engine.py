@@ -266,18 +266,12 @@ def test_a_broken_engine_setting_is_named_by_manage_py_check(managed_env, client
 
 
 def test_a_connection_killed_under_the_hot_path_is_replaced(upstream, managed_env, settings):
-    from django.db import DatabaseError, close_old_connections, connection
+    from django.db import DatabaseError, close_old_connections
 
-    if connection.vendor != "postgresql":
-        pytest.skip("terminates a PostgreSQL backend")
+    from tests.support import kill_this_connection
+
     services.enqueue(RENTGUY, {"n": 1})
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        (pid,) = cursor.fetchone()
-    other = connection.copy()
-    with other.cursor() as cursor:
-        cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
-    other.close()
+    kill_this_connection()
 
     with pytest.raises(DatabaseError):  # Django's error, as for any query...
         services.enqueue(RENTGUY, {"n": 2})

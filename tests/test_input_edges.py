@@ -148,20 +148,13 @@ def test_any_bytes_either_parse_or_are_refused_with_a_reason(body):
 
 
 def test_intake_answers_503_with_retry_after_while_the_database_is_unreachable(managed_env, transactional_db):
-    from django.db import close_old_connections, connection
+    from django.db import close_old_connections
     from django.test import Client
 
-    if connection.vendor != "postgresql":
-        pytest.skip("terminates a PostgreSQL backend")
+    from tests.support import kill_this_connection
+
     managed_env.update(TOKENS)
-    connection.ensure_connection()
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        (pid,) = cursor.fetchone()
-    other = connection.copy()
-    with other.cursor() as cursor:
-        cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
-    other.close()
+    kill_this_connection()
     client = Client(raise_request_exception=False)
     body = json.dumps({"payload": {"lead": 1}})
 
