@@ -81,11 +81,15 @@ def wake(queue: str, force: bool = False) -> bool:
             if force:
                 client.delete(_key(queue))
             if client.set(_key(queue), "queued", nx=True, px=DRAINER_TTL_MS):
-                app.send_task(DRAIN_TASK, (queue,), retry=False)
+                try:
+                    app.send_task(DRAIN_TASK, (queue,), retry=False)
+                except Exception:
+                    with contextlib.suppress(redis.RedisError):
+                        client.delete(_key(queue))  # no drain is coming: don't hold the queue
+                    raise
     except Exception as error:
+        # Redis down: the SET failed, so there is no mark to undo, and no second wait for it.
         _broker_failed(f"the wake-up of {queue}", error)
-        with contextlib.suppress(Exception):
-            _redis().delete(_key(queue))
         return False
     return True
 
