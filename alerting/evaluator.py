@@ -65,15 +65,16 @@ class Evaluator:
             self._wake.clear()
             if self._stop.is_set():
                 break
-            ticking = time.monotonic() >= next_tick
-            if ticking:
+            due = time.monotonic() >= next_tick
+            if due:
                 interval = config.get_int("ALERT_EVALUATE_INTERVAL_MS", 5000, minimum=100) / 1000
                 next_tick = time.monotonic() + interval
-                ticking = not dispatch.uses_broker()  # over Redis, beat ticks
-            if not (requested or ticking):
+            if not (requested or due):
                 continue
             try:
-                if ticking:
+                # Over Redis, beat's tick runs the deadlines; this process still evaluates on the
+                # interval, so that a dead worker (and the beat inside it) pages without any intake.
+                if due and not dispatch.uses_broker():
                     services.tick()
                 else:
                     services.evaluate()

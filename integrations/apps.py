@@ -6,7 +6,14 @@ class IntegrationsConfig(AppConfig):
     verbose_name = "Integration queues"
 
     def ready(self) -> None:
-        from celery.signals import task_postrun, task_prerun, worker_ready
+        from celery.signals import (
+            task_postrun,
+            task_prerun,
+            worker_init,
+            worker_process_init,
+            worker_ready,
+            worker_shutdown,
+        )
         from django.db import close_old_connections
 
         from integrations import checks, fallback, gauges, handlers, heartbeat, stalls  # noqa: F401
@@ -22,3 +29,9 @@ class IntegrationsConfig(AppConfig):
         # broke (a database restart, pg_terminate_backend) is still retired before the next.
         task_prerun.connect(close_old_connections, dispatch_uid="integrations-retire-connections", weak=False)
         task_postrun.connect(heartbeat.on_celery_task, dispatch_uid="integrations-heartbeat", weak=False)
+        worker_process_init.connect(
+            heartbeat.on_pool_child_start, dispatch_uid="integrations-child", weak=False
+        )
+        worker_init.connect(heartbeat.on_worker_init, dispatch_uid="integrations-alive", weak=False)
+        worker_ready.connect(heartbeat.on_worker_ready, dispatch_uid="integrations-pulse", weak=False)
+        worker_shutdown.connect(heartbeat.on_worker_shutdown, dispatch_uid="integrations-gone", weak=False)

@@ -8,10 +8,12 @@ A value that cannot be used stops start-up with a message naming it.
 from __future__ import annotations
 
 import logging
+import math
 from urllib.parse import urlsplit
 
 import environ
 from django.core.management.utils import get_random_secret_key
+from kombu import Queue
 
 from mrdj.config import BASE_DIR, Config, ConfigError, managed_env_path
 from mrdj.flags import check_flags
@@ -81,12 +83,16 @@ QUEUE_REDIS_ENABLED = _config.get_bool("QUEUE_REDIS_ENABLED", False)
 
 # --- Celery: the database holds the truth; the broker only carries work.
 CELERY_BROKER_URL = REDIS_URL
+CELERY_BROKER_TRANSPORT = "mrdj.broker:Transport"  # kombu's Redis transport, surviving outages
 CELERY_RESULT_BACKEND = "django-db"
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
+# Celery gives up after 100 reconnection attempts by default, and the worker exits: a
+# broker outage longer than that must not need a person to restart the worker.
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     # Past this, Redis hands an unacknowledged task to another worker; the job's own
     # claim lease (QUEUE_LEASE_MS) recovers it long before.
@@ -99,20 +105,39 @@ CELERY_TASK_IGNORE_RESULT = True
 # reconnects around every task, which costs more than a delivery); CONN_MAX_AGE and
 # the health checks still retire old or broken connections.
 CELERY_DB_REUSE_MAX = 1000
+# Drains have a queue of their own: at most one per integration queue waits there, so a
+# drain never waits behind a long line of other tasks (the worker takes from both queues
+# in turn), and a lost one is replaced within the reconciler's interval plus
+# DRAINER_TTL_MS, however long the other queue is.
+CELERY_TASK_QUEUES = (Queue("celery"), Queue("drain"))
+CELERY_TASK_ROUTES = {"integrations.drain": {"queue": "drain"}}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+
+
+def _beat_seconds(variable: str, default_ms: int, minimum_ms: int) -> int:
+    """django-celery-beat stores an interval in whole seconds (0.5 s would be stored as 0 and
+    run without pause): whole seconds, at least one. A beat task that waited longer than its
+    interval (no worker for a while) expires rather than piling up."""
+    return max(1, math.ceil(_config.get_int(variable, default_ms, minimum=minimum_ms) / 1000))
+
+
+_RECONCILE_SECONDS = _beat_seconds("QUEUE_RECONCILE_INTERVAL_MS", 5000, 500)
+_ALERT_TICK_SECONDS = _beat_seconds("ALERT_EVALUATE_INTERVAL_MS", 5000, 100)
 CELERY_BEAT_SCHEDULE = {
     "integrations-reconcile": {
         "task": "integrations.reconcile",
-        "schedule": _config.get_int("QUEUE_RECONCILE_INTERVAL_MS", 5000, minimum=500) / 1000,
+        "schedule": _RECONCILE_SECONDS,
+        "options": {"expires": _RECONCILE_SECONDS},
     },
-    # Deadlines (acknowledge, Jira, DR, resolve) and failed deliveries; queue events evaluate at once.
     "personalization-retention": {
         "task": "personalization.purge_expired",
         "schedule": 3600,  # hourly: events past PERSONALIZATION_RETENTION_DAYS go within the hour
     },
+    # Deadlines (acknowledge, Jira, DR, resolve) and failed deliveries; queue events evaluate at once.
     "alerting-tick": {
         "task": "alerting.tick",
-        "schedule": _config.get_int("ALERT_EVALUATE_INTERVAL_MS", 5000, minimum=100) / 1000,
+        "schedule": _ALERT_TICK_SECONDS,
+        "options": {"expires": _ALERT_TICK_SECONDS},
     },
 }
 CELERY_TIMEZONE = "UTC"

@@ -12,8 +12,8 @@ import redis
 
 from mrdj.config import get_config
 from mrdj.managed_env import ManagedEnv
+from tests.processes import ROOT, CeleryWorker, answers, wait_until
 
-ROOT = Path(__file__).resolve().parent.parent
 REQUIRE_SERVICES = os.environ.get("MRDJ_REQUIRE_SERVICES") == "1"
 
 
@@ -123,20 +123,6 @@ def inprocess_worker(transactional_db, upstream):
     worker.stop()
 
 
-def wait_until(condition, timeout: float = 30.0, interval: float = 0.02, message: str = ""):
-    """Poll condition until it returns something truthy; fail at the deadline."""
-    import time
-
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(message or f"condition not met within {timeout}s")
-        time.sleep(interval)
-
-
 def database_url() -> str:
     """The URL of the database the tests use, for worker subprocesses."""
     from django.db import connection
@@ -173,92 +159,11 @@ def gunicorn(managed_env, log_path: Path, **env: str):
             start_new_session=True,
         )
         try:
-            wait_until(lambda: _answers(port), timeout=60, message="gunicorn did not start")
+            wait_until(lambda: answers(port), timeout=60, message="gunicorn did not start")
             yield f"http://127.0.0.1:{port}"
         finally:
             os.killpg(server.pid, signal.SIGTERM)
             server.wait(30)
-
-
-def _answers(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-    except OSError:
-        return False
-    return True
-
-
-class CeleryWorker:
-    """A real `celery worker` in its own process group, stopped by that group."""
-
-    def __init__(self, env: dict[str, str], log_path: Path, concurrency: int = 2, beat: bool = False):
-        self.env = env
-        self.log_path = log_path
-        self.concurrency = concurrency
-        self.beat = beat
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> CeleryWorker:
-        import uuid
-
-        name = f"test-{uuid.uuid4().hex[:8]}@%h"
-        self._log = open(self.log_path, "ab")  # noqa: SIM115 (closed in stop)
-        offset = self.log_path.stat().st_size
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "mrdj",
-                "worker",
-                "--loglevel",
-                "INFO",
-                "--pool",
-                "prefork",
-            ]
-            + ["--concurrency", str(self.concurrency), "--hostname", name]
-            + ["--without-gossip", "--without-mingle", "--without-heartbeat"]
-            + (["--beat"] if self.beat else []),
-            cwd=ROOT,
-            env=self.env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        wait_until(
-            lambda: self._ready(offset), timeout=60, interval=0.1, message=f"worker not ready: {self.tail()}"
-        )
-        return self
-
-    def _ready(self, offset: int) -> bool:
-        if self.process.poll() is not None:
-            raise AssertionError(f"celery worker exited with {self.process.returncode}: {self.tail()}")
-        with open(self.log_path, "rb") as log:
-            log.seek(offset)
-            return b" ready." in log.read()
-
-    def tail(self, size: int = 3000) -> str:
-        return self.log_path.read_bytes()[-size:].decode(errors="replace")
-
-    def kill(self) -> None:
-        """kill -9 the whole group: the main process and its pool children."""
-        import signal
-
-        os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(30)
-
-    def stop(self) -> None:
-        import signal
-
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(20)
-        self._log.close()
 
 
 @pytest.fixture

@@ -173,7 +173,7 @@ def test_a_replay_of_many_jobs_puts_one_message_on_the_broker(transactional_db, 
     for n in range(50):  # intake meanwhile: the drain already asked for covers these too
         services.enqueue(QUEUES["rentguy"], {"n": n})
 
-    assert broker.llen("celery") == 1
+    assert broker.llen("drain") == 1
     assert Job.objects.filter(status=Status.PENDING).count() == 2050
 
 
