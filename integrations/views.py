@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http.multipartparser import MultiPartParserError
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
@@ -125,7 +126,10 @@ def flush(request: HttpRequest, queue: str) -> JsonResponse:
 def _replay_ids(request: HttpRequest) -> list[int] | None:
     """None for every dead job of the queue; ids from a JSON body or a form's ids fields."""
     if request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        given = request.POST.getlist("ids")
+        try:
+            given = request.POST.getlist("ids")
+        except MultiPartParserError as error:
+            raise BadRequest(f"body is not a valid form: {error}") from None
         if not given:
             return None
         if not all(ascii_digits(value) for value in given):
@@ -138,11 +142,17 @@ def _replay_ids(request: HttpRequest) -> list[int] | None:
         if "ids" not in data:
             return None
         ids = data["ids"]
-    if not isinstance(ids, list) or not all(type(i) is int and i > 0 for i in ids):
+    if not isinstance(ids, list) or not all(_whole(i) and i > 0 for i in ids):
         raise BadRequest("'ids' must be a list of job ids (positive whole numbers)")
+    ids = [int(i) for i in ids]
     if len(ids) > MAX_REPLAY_IDS:
         raise BadRequest(f"'ids' may hold at most {MAX_REPLAY_IDS} ids; replay the rest in another request")
     return ids
+
+
+def _whole(value: Any) -> bool:
+    """JSON has one number type: 7 and 7.0 are the same whole number (not true, 7.5)."""
+    return type(value) is int or (type(value) is float and value.is_integer())
 
 
 @require_POST

@@ -5,6 +5,7 @@ from django.views.generic import RedirectView
 
 from mrdj import views
 
+handler404 = views.not_found
 handler500 = views.server_error
 urlpatterns = [
     # Browsers ask for it on every page, the admin's included.

@@ -6,11 +6,13 @@ from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
 
 from mrdj.health import degradations, service_checks
 
 
+@csrf_exempt  # a read-only view: any other method gets 405, not the CSRF check's 403
 @require_safe
 @never_cache
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -44,3 +46,15 @@ def server_error(request: HttpRequest) -> HttpResponse:
         response["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
         return response
     return defaults.server_error(request)
+
+
+# Pages for people; everything else is a machine path and answers JSON.
+HTML_PREFIXES = ("/dashboard/", "/admin/", "/accounts/")
+
+
+def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """handler404: programs calling a wrong path (or /alerts/-1/ack) get JSON like every other
+    answer of the machine API; people get Django's page."""
+    if request.path.startswith(HTML_PREFIXES):
+        return defaults.page_not_found(request, exception)
+    return JsonResponse({"error": f"no endpoint at {request.path[:200]!r}"}, status=404)

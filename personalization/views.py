@@ -41,6 +41,7 @@ def webhook(request: HttpRequest) -> JsonResponse:
     )
 
 
+@csrf_exempt  # GET only (a bearer token): other methods get 405, not the CSRF check's 403
 @require_GET
 @flag_required("FLAG_PERSONALIZATION")
 def visitor_profile(request: HttpRequest, visitor_id: str) -> JsonResponse:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 from hypothesis import given, settings
@@ -193,3 +194,55 @@ def test_a_chunked_body_is_read_like_any_other(managed_env, transactional_db, tm
 
     assert status == 202, body
     assert Job.objects.get(idempotency_key="chunked-1").payload == {"lead": "streamed"}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=30))
+def test_ascii_digits_agrees_with_int_on_plain_decimal_numbers(text):
+    if ascii_digits(text):
+        assert int(text) >= 0 and str(int(text)).zfill(len(text)) == text
+    else:
+        assert not (0 < len(text) <= 18 and all("0" <= char <= "9" for char in text))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=40))
+def test_an_idempotency_key_is_accepted_exactly_when_it_can_travel_as_a_header(key):
+    from integrations.views import _job_item
+
+    can_travel = 0 < len(key) <= 200 and key.strip() != "" and all(" " <= char <= "~" for char in key)
+    try:
+        _job_item({"payload": {}, "idempotency_key": key})
+    except BadRequest as refused:
+        assert not can_travel, refused
+        assert "idempotency_key" in str(refused)
+    else:
+        assert can_travel
+        key.encode("latin-1")  # what http.client sends a header value as
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=30))
+def test_a_one_line_field_refuses_every_line_break_and_control(text):
+    from mrdj.text import one_line_problem
+
+    if not one_line_problem(text):
+        assert len(text.splitlines()) <= 1  # no line or paragraph break of any kind
+        assert not any(char in text for char in "\x00\x1b\x7f\u200b\u202e")  # nor controls
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.datetimes(timezones=st.timezones()))
+def test_an_event_timestamp_is_stored_only_within_the_window_around_now(moment):
+    from django.utils import timezone
+
+    from personalization.services import EVENT_MAX_AGE, EVENT_MAX_AHEAD, InvalidEvent, parse_event
+
+    event = {"event_id": "e-1", "visitor_id": "v-1", "type": "page_view", "timestamp": moment.isoformat()}
+    now = timezone.now()
+    try:
+        stored = parse_event(event).occurred_at
+    except InvalidEvent as refused:
+        assert "'timestamp'" in str(refused)
+    else:
+        assert now - EVENT_MAX_AGE - timedelta(seconds=5) <= stored <= now + EVENT_MAX_AHEAD
