@@ -8,7 +8,11 @@ class AlertingConfig(AppConfig):
     def ready(self) -> None:
         from celery.signals import worker_process_init
 
-        from alerting import checks, evaluator  # noqa: F401 (checks registers itself)
+        from alerting import (  # noqa: F401 (checks registers itself)
+            alert_variables,
+            checks,
+            evaluator,
+        )
         from integrations import signals as queue_signals
         from mrdj.signals import flag_changed, web_process_started
 

@@ -3,13 +3,13 @@ rather than leaving it to be found by the first alert that cannot go out."""
 
 from __future__ import annotations
 
-from django.core.checks import Error, register
+from django.core.checks import Warning, register
 
 from mrdj.config import ConfigError
 
 
 @register()
-def alert_configuration(app_configs, **kwargs) -> list[Error]:
+def alert_configuration(app_configs, **kwargs) -> list[Warning]:
     from alerting import jira, services, targets, thresholds
 
     errors = []
@@ -23,5 +23,5 @@ def alert_configuration(app_configs, **kwargs) -> list[Error]:
         try:
             read()
         except ConfigError as error:
-            errors.append(Error(str(error), id="alerting.E001"))
+            errors.append(Warning(str(error), id="alerting.W001"))
     return errors

@@ -9,8 +9,6 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from django.conf import settings
-
 from alerting.models import Alert, Kind, Notification
 from alerting.thresholds import Limits
 from mrdj.config import get_config
@@ -92,7 +90,7 @@ def runbook_for(kind: str, severity: str, queue: str) -> str:
 
 
 def dashboard_url() -> str:
-    return get_config().get_str("MRDJ_BASE_URL", settings.MRDJ_BASE_URL).rstrip("/") + "/dashboard/"
+    return get_config().value("MRDJ_BASE_URL").rstrip("/") + "/dashboard/"
 
 
 def _headline(kind: str) -> str:
@@ -197,7 +195,7 @@ def for_dr(reason: str, alerts: list[Alert]) -> dict[str, Any]:
         "facts": [["Queues", ", ".join(queues)], ["Severity", "critical"], ["Reason", reason]],
         "runbook": f"Follow the DR runbook {DR_RUNBOOK}: the Incident Commander opens the DR bridge "
         "in #dr-war-room and sets the update cadence (at least every 15 minutes).",
-        "escalation": get_config().get_str("ALERT_ESCALATION_CRITICAL", "@ic-oncall"),
+        "escalation": get_config().value("ALERT_ESCALATION_CRITICAL"),
         "started_at": started.isoformat() if started else None,
         "dashboard_url": dashboard_url(),
     }

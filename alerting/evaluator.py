@@ -67,7 +67,7 @@ class Evaluator:
                 break
             due = time.monotonic() >= next_tick
             if due:
-                interval = config.get_int("ALERT_EVALUATE_INTERVAL_MS", 5000, minimum=100) / 1000
+                interval = config.value("ALERT_EVALUATE_INTERVAL_MS") / 1000
                 next_tick = time.monotonic() + interval
             if not (requested or due):
                 continue
@@ -82,7 +82,7 @@ class Evaluator:
                 log.exception("alert evaluation failed; trying again at the next event or tick")
             finally:
                 close_old_connections()
-            self._stop.wait(config.get_int("ALERT_EVALUATE_MIN_INTERVAL_MS", 250, minimum=0) / 1000)
+            self._stop.wait(config.value("ALERT_EVALUATE_MIN_INTERVAL_MS") / 1000)
         connections.close_all()
 
 

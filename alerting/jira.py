@@ -44,14 +44,14 @@ class JiraSettings:
     def read(cls) -> JiraSettings:
         config = get_config()
         return cls(
-            base_url=config.get_str("ALERT_JIRA_ENDPOINT").rstrip("/"),
-            project=config.get_str("ALERT_JIRA_PROJECT", "OPS"),
-            user=config.get_str("ALERT_JIRA_USER"),
-            token=config.get_str("ALERT_JIRA_TOKEN"),
-            issue_type=config.get_str("ALERT_JIRA_ISSUE_TYPE", "Task"),
-            resolve_transition=config.get_str("ALERT_JIRA_RESOLVE_TRANSITION"),
-            warning_delay_ms=config.get_int("ALERT_JIRA_WARNING_DELAY_MS", 900_000),
-            retry_ms=config.get_int("ALERT_JIRA_RETRY_MS", 30_000, minimum=1),
+            base_url=config.value("ALERT_JIRA_ENDPOINT").rstrip("/"),
+            project=config.value("ALERT_JIRA_PROJECT"),
+            user=config.value("ALERT_JIRA_USER"),
+            token=config.value("ALERT_JIRA_TOKEN"),
+            issue_type=config.value("ALERT_JIRA_ISSUE_TYPE"),
+            resolve_transition=config.value("ALERT_JIRA_RESOLVE_TRANSITION"),
+            warning_delay_ms=config.value("ALERT_JIRA_WARNING_DELAY_MS"),
+            retry_ms=config.value("ALERT_JIRA_RETRY_MS"),
         )
 
     @property
@@ -73,8 +73,8 @@ class JiraClient:
                 self.settings.base_url + path,
                 body,
                 headers=self.headers,
-                connect_timeout=config.get_int("ALERT_HTTP_CONNECT_TIMEOUT_MS", 3000, minimum=1) / 1000,
-                read_timeout=config.get_int("ALERT_JIRA_READ_TIMEOUT_MS", 10_000, minimum=1) / 1000,
+                connect_timeout=config.value("ALERT_HTTP_CONNECT_TIMEOUT_MS") / 1000,
+                read_timeout=config.value("ALERT_JIRA_READ_TIMEOUT_MS") / 1000,
             )
         except http.HttpError as error:
             raise JiraError(f"{method} {path.split('?')[0]}: {error}") from None
@@ -127,16 +127,16 @@ class JiraClient:
 def expected_resolution(alert: Alert) -> datetime:
     config = get_config()
     if alert.severity == "critical":
-        target = config.get_int("ALERT_RESOLUTION_TARGET_CRITICAL_MS", 3_600_000)
+        target = config.value("ALERT_RESOLUTION_TARGET_CRITICAL_MS")
     else:
-        target = config.get_int("ALERT_RESOLUTION_TARGET_WARNING_MS", 14_400_000)
+        target = config.value("ALERT_RESOLUTION_TARGET_WARNING_MS")
     return alert.started_at + timedelta(milliseconds=target)
 
 
 def first_responder(alert: Alert) -> str:
     if alert.acknowledged_by_name:
         return f"{alert.acknowledged_by_name} (acknowledged {alert.acknowledged_at:%Y-%m-%d %H:%M %Z})"
-    oncall = get_config().get_str("ALERT_ONCALL_PRIMARY")
+    oncall = get_config().value("ALERT_ONCALL_PRIMARY")
     return f"{oncall} (primary on-call, not yet acknowledged)" if oncall else "not yet acknowledged"
 
 
@@ -189,9 +189,7 @@ def sync(alert_id: int, now: datetime | None = None) -> Alert | None:
     # The claim outlasts the longest sync (three calls, each up to its timeouts), on the real
     # clock, so no other process can start on the same alert meanwhile.
     config = get_config()
-    one_call_ms = config.get_int("ALERT_HTTP_CONNECT_TIMEOUT_MS", 3000, minimum=1) + config.get_int(
-        "ALERT_JIRA_READ_TIMEOUT_MS", 10_000, minimum=1
-    )
+    one_call_ms = config.value("ALERT_HTTP_CONNECT_TIMEOUT_MS") + config.value("ALERT_JIRA_READ_TIMEOUT_MS")
     real_now = timezone.now()
     busy = max(now, real_now) + timedelta(milliseconds=max(settings.retry_ms, 3 * one_call_ms + 5000))
     free = Q(jira_busy_until__isnull=True) | Q(jira_busy_until__lte=max(now, real_now))

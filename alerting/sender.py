@@ -38,7 +38,7 @@ def _executor() -> ThreadPoolExecutor:
     global _pool, _pool_pid
     with _pool_lock:
         if _pool is None or _pool_pid != os.getpid():
-            threads = get_config().get_int("ALERT_SENDER_THREADS", 8, minimum=1)
+            threads = get_config().value("ALERT_SENDER_THREADS")
             _pool = ThreadPoolExecutor(threads, thread_name_prefix="mrdj-alert-send")
             _pool_pid = os.getpid()
         return _pool
@@ -72,15 +72,15 @@ def submit(delivery_ids: Iterable[int]) -> list[Future]:
 def _timeouts() -> tuple[float, float]:
     config = get_config()
     return (
-        config.get_int("ALERT_HTTP_CONNECT_TIMEOUT_MS", 3000, minimum=1) / 1000,
-        config.get_int("ALERT_HTTP_READ_TIMEOUT_MS", 5000, minimum=1) / 1000,
+        config.value("ALERT_HTTP_CONNECT_TIMEOUT_MS") / 1000,
+        config.value("ALERT_HTTP_READ_TIMEOUT_MS") / 1000,
     )
 
 
 def backoff_ms(attempts: int) -> int:
     config = get_config()
-    base = config.get_int("ALERT_DELIVERY_RETRY_BASE_MS", 5000, minimum=1)
-    longest = config.get_int("ALERT_DELIVERY_RETRY_MAX_MS", 300_000, minimum=1)
+    base = config.value("ALERT_DELIVERY_RETRY_BASE_MS")
+    longest = config.value("ALERT_DELIVERY_RETRY_MAX_MS")
     return min(base * 2 ** max(attempts - 1, 0), longest)
 
 
@@ -134,7 +134,7 @@ def _record_failure(
     status: int | None = None,
     body: str = "",
 ) -> Delivery:
-    max_attempts = get_config().get_int("ALERT_DELIVERY_MAX_ATTEMPTS", 8, minimum=1)
+    max_attempts = get_config().value("ALERT_DELIVERY_MAX_ATTEMPTS")
     give_up = permanent or delivery.attempts >= max_attempts
     delivery.status = Status.FAILED if give_up else Status.RETRY
     delivery.next_attempt_at = now + timedelta(milliseconds=backoff_ms(delivery.attempts))

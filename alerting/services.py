@@ -51,13 +51,13 @@ class Timing:
     def read(cls) -> Timing:
         config = get_config()
         return cls(
-            throttle=config.get_ms("ALERT_THROTTLE_MS", 120_000),
-            resolve_quiet=config.get_ms("ALERT_RESOLVE_QUIET_MS", 600_000),
-            ack_warning=config.get_ms("ALERT_ACK_WARNING_MS", 300_000),
-            ack_critical=config.get_ms("ALERT_ACK_CRITICAL_MS", 120_000),
-            dr_after=config.get_ms("ALERT_DR_AFTER_MS", 600_000),
-            escalation_warning=config.get_str("ALERT_ESCALATION_WARNING", "#oncall-ops"),
-            escalation_critical=config.get_str("ALERT_ESCALATION_CRITICAL", "@ic-oncall"),
+            throttle=config.duration("ALERT_THROTTLE_MS"),
+            resolve_quiet=config.duration("ALERT_RESOLVE_QUIET_MS"),
+            ack_warning=config.duration("ALERT_ACK_WARNING_MS"),
+            ack_critical=config.duration("ALERT_ACK_CRITICAL_MS"),
+            dr_after=config.duration("ALERT_DR_AFTER_MS"),
+            escalation_warning=config.value("ALERT_ESCALATION_WARNING"),
+            escalation_critical=config.value("ALERT_ESCALATION_CRITICAL"),
         )
 
     def ack_deadline(self, severity: str) -> timedelta:

@@ -14,7 +14,6 @@ from alerting.models import Severity
 from mrdj.config import ConfigError, get_config
 
 SERVICES = ("slack", "discord", "teams", "json")
-DEFAULT_CHANNEL = "#alerts-queues"
 
 
 @dataclass(frozen=True)
@@ -71,13 +70,13 @@ def parse_target(raw: str, where: str) -> Target:
 
 
 def webhook_targets() -> list[Target]:
-    entries = get_config().get_list("ALERT_WEBHOOK_URLS")
+    entries = get_config().value("ALERT_WEBHOOK_URLS")
     return [parse_target(raw, f"ALERT_WEBHOOK_URLS entry {n}") for n, raw in enumerate(entries, 1)]
 
 
 def severity_routes() -> list[Route]:
     routes = []
-    for n, entry in enumerate(get_config().get_list("ALERT_SEVERITY_ROUTE"), 1):
+    for n, entry in enumerate(get_config().value("ALERT_SEVERITY_ROUTE"), 1):
         where = f"ALERT_SEVERITY_ROUTE entry {n}"
         severity, _, target = (part.strip() for part in entry.partition(":"))
         if severity.lower() not in Severity.values:
@@ -92,7 +91,7 @@ def severity_routes() -> list[Route]:
 
 
 def default_channel() -> str:
-    return get_config().get_str("ALERT_DEFAULT_CHANNEL", DEFAULT_CHANNEL)
+    return get_config().value("ALERT_DEFAULT_CHANNEL")
 
 
 def plan(severity: str, extra_channels: tuple[str, ...] = ()) -> list[tuple[Target, str]]:

@@ -7,16 +7,8 @@ from dataclasses import dataclass
 from alerting.models import ALL_QUEUES, THRESHOLD_PAIRS, THRESHOLD_VARIABLES, Threshold
 from mrdj.config import ConfigError, get_config
 
+
 # Defaults of the ALERT_QUEUE_* variables (documented in managed.env.example).
-BUILT_IN = {
-    "warning_backlog": 100,
-    "critical_backlog": 500,
-    "warning_retry_age_ms": 300_000,
-    "critical_retry_age_ms": 900_000,
-    "dead_letter_warning": 1,
-}
-
-
 @dataclass(frozen=True)
 class Limits:
     warning_backlog: int
@@ -32,7 +24,7 @@ class Limits:
 def from_variables() -> dict[str, int]:
     """The ALERT_QUEUE_* variables; refuses a warning above its critical, naming both."""
     config = get_config()
-    values = {field: config.get_int(name, BUILT_IN[field]) for field, name in THRESHOLD_VARIABLES.items()}
+    values = {field: config.value(name) for field, name in THRESHOLD_VARIABLES.items()}
     for warning, critical in THRESHOLD_PAIRS:
         if values[warning] > values[critical]:
             raise ConfigError(

@@ -13,13 +13,13 @@ from alerting import content, evaluation, targets
 from alerting import services as alerting_services
 from alerting.models import SEVERITY_RANK, Alert, Delivery, Notification, Silence
 from alerting.thresholds import limits_by_queue
-from integrations import dispatch, heartbeat
+from integrations import dispatch, heartbeat, stalls
 from integrations import services as queue_services
 from integrations.models import QueueCounter, Status
 from integrations.queues import QUEUES
 from mrdj import telemetry
-from mrdj.config import ConfigError, get_config
-from mrdj.health import Check, check_database, check_redis, degradations
+from mrdj.config import ConfigError, describe_invalid, get_config
+from mrdj.health import Check, check_database, check_redis
 
 MANUAL_STEPS = [
     Check(
@@ -100,7 +100,7 @@ class AlertRow:
 
 
 def _jira_url(key: str) -> str:
-    base = get_config().get_str("ALERT_JIRA_ENDPOINT").rstrip("/")
+    base = get_config().value("ALERT_JIRA_ENDPOINT").rstrip("/")
     return f"{base}/browse/{key}" if base and key else ""
 
 
@@ -218,7 +218,7 @@ def health() -> dict[str, Any]:
 
 
 def flow_check() -> Check:
-    stalled = degradations()
+    stalled = stalls.describe()
     if stalled:
         return Check("queues flowing", False, "; ".join(stalled))
     return Check("queues flowing", True, "every queue with due jobs started a try recently")
@@ -226,4 +226,19 @@ def flow_check() -> Check:
 
 def readiness() -> list[Check]:
     """Playbook section 8 as live checks (MANUAL_STEPS are the two only a person can do)."""
-    return [check_redis(), backlog_check(), worker_check(), flow_check(), webhook_check(), telemetry_check()]
+    return [
+        configuration_check(),
+        check_redis(),
+        backlog_check(),
+        worker_check(),
+        flow_check(),
+        webhook_check(),
+        telemetry_check(),
+    ]
+
+
+def configuration_check() -> Check:
+    invalid = describe_invalid()
+    if invalid:
+        return Check("configuration", False, "; ".join(invalid))
+    return Check("configuration", True, "every value in the environment and managed.env can be used")

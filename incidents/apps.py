@@ -7,7 +7,11 @@ class IncidentsConfig(AppConfig):
 
     def ready(self) -> None:
         from alerting import signals
-        from incidents import checks, tracking  # noqa: F401 (checks registers itself)
+        from incidents import (  # noqa: F401 (checks registers itself)
+            checks,
+            incident_variables,
+            tracking,
+        )
 
         signals.evaluated.connect(tracking.on_evaluated, dispatch_uid="incidents-track")
         signals.acknowledged.connect(tracking.on_acknowledged, dispatch_uid="incidents-first-responder")

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from django.core.checks import Error, register
+from django.core.checks import Warning, register
 
 from mrdj.config import ConfigError
 
 
 @register()
-def incident_configuration(app_configs, **kwargs) -> list[Error]:
+def incident_configuration(app_configs, **kwargs) -> list[Warning]:
     from incidents.timing import Timing
 
     try:
         Timing.read()
     except ConfigError as error:
-        return [Error(str(error), id="incidents.E001")]
+        return [Warning(str(error), id="incidents.W001")]
     return []

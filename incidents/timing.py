@@ -24,13 +24,13 @@ class Timing:
     def read(cls) -> Timing:
         config = get_config()
         return cls(
-            commander=config.get_ms("INCIDENT_COMMANDER_DEADLINE_MS", 600_000, minimum=1),
-            cadence=config.get_ms("INCIDENT_UPDATE_CADENCE_MS", 900_000, minimum=1),
-            owner_after=config.get_ms("INCIDENT_PRODUCT_OWNER_AFTER_MS", 1_800_000, minimum=1),
-            normalised=config.get_ms("INCIDENT_NORMALISED_MS", 600_000, minimum=1),
-            jira_check=config.get_ms("INCIDENT_JIRA_CHECK_MS", 60_000, minimum=1),
-            commander_handle=config.get_str("ALERT_ESCALATION_CRITICAL", "@ic-oncall"),
-            comms_handle=config.get_str("INCIDENT_COMMS_HANDLE", "@comms-duty"),
-            owner_handle=config.get_str("INCIDENT_PRODUCT_OWNER_HANDLE", "@po-duty"),
-            dossier_dir=config.get_str("INCIDENT_DOSSIER_DIR"),
+            commander=config.duration("INCIDENT_COMMANDER_DEADLINE_MS"),
+            cadence=config.duration("INCIDENT_UPDATE_CADENCE_MS"),
+            owner_after=config.duration("INCIDENT_PRODUCT_OWNER_AFTER_MS"),
+            normalised=config.duration("INCIDENT_NORMALISED_MS"),
+            jira_check=config.duration("INCIDENT_JIRA_CHECK_MS"),
+            commander_handle=config.value("ALERT_ESCALATION_CRITICAL"),
+            comms_handle=config.value("INCIDENT_COMMS_HANDLE"),
+            owner_handle=config.value("INCIDENT_PRODUCT_OWNER_HANDLE"),
+            dossier_dir=config.value("INCIDENT_DOSSIER_DIR"),
         )

@@ -16,7 +16,15 @@ class IntegrationsConfig(AppConfig):
         )
         from django.db import close_old_connections
 
-        from integrations import checks, fallback, gauges, handlers, heartbeat, stalls  # noqa: F401
+        from integrations import (  # noqa: F401
+            checks,
+            fallback,
+            gauges,
+            handlers,
+            heartbeat,
+            queue_variables,
+            stalls,
+        )
         from mrdj.health import DEGRADATIONS
         from mrdj.signals import flag_changed, web_process_started
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.core.checks import Error, register
+from django.core.checks import Warning, register
 
 from integrations.delivery import QueueSettings
 from integrations.engine import threads_per_queue
@@ -12,7 +12,7 @@ from mrdj.config import ConfigError, get_config
 
 
 @register()
-def queue_configuration(app_configs, **kwargs) -> list[Error]:
+def queue_configuration(app_configs, **kwargs) -> list[Warning]:
     errors = []
     reads = [lambda: QueueSettings.read(get_config()), threads_per_queue, stall_ms]
     reads += [queue.limits for queue in QUEUES.values()]
@@ -20,5 +20,5 @@ def queue_configuration(app_configs, **kwargs) -> list[Error]:
         try:
             read()
         except ConfigError as error:
-            errors.append(Error(str(error), id="integrations.E001"))
+            errors.append(Warning(str(error), id="integrations.W001"))
     return errors

@@ -50,17 +50,17 @@ class QueueSettings:
 
     @classmethod
     def read(cls, config: Config) -> QueueSettings:
-        probe_ms = config.get_int("QUEUE_BREAKER_PROBE_MS", 5000, minimum=100)
+        probe_ms = config.value("QUEUE_BREAKER_PROBE_MS")
         return cls(
-            retry_base_ms=config.get_int("QUEUE_RETRY_BASE_MS", 2000, minimum=1),
-            retry_max_ms=config.get_int("QUEUE_RETRY_MAX_MS", 300_000, minimum=1),
-            max_attempts=config.get_int("QUEUE_MAX_ATTEMPTS", 10, minimum=1),
-            connect_timeout_ms=config.get_int("QUEUE_HTTP_CONNECT_TIMEOUT_MS", 3000, minimum=1),
-            read_timeout_ms=config.get_int("QUEUE_HTTP_READ_TIMEOUT_MS", 10_000, minimum=1),
-            breaker_failures=config.get_int("QUEUE_BREAKER_FAILURES", 5, minimum=1),
+            retry_base_ms=config.value("QUEUE_RETRY_BASE_MS"),
+            retry_max_ms=config.value("QUEUE_RETRY_MAX_MS"),
+            max_attempts=config.value("QUEUE_MAX_ATTEMPTS"),
+            connect_timeout_ms=config.value("QUEUE_HTTP_CONNECT_TIMEOUT_MS"),
+            read_timeout_ms=config.value("QUEUE_HTTP_READ_TIMEOUT_MS"),
+            breaker_failures=config.value("QUEUE_BREAKER_FAILURES"),
             probe_ms=probe_ms,
-            probe_max_ms=config.get_int("QUEUE_BREAKER_PROBE_MAX_MS", 300_000, minimum=probe_ms),
-            lease_ms=config.get_int("QUEUE_LEASE_MS", 60_000, minimum=1000),
+            probe_max_ms=max(probe_ms, config.value("QUEUE_BREAKER_PROBE_MAX_MS")),
+            lease_ms=config.value("QUEUE_LEASE_MS"),
         )
 
 

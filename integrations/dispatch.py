@@ -39,7 +39,7 @@ inprocess_wake = threading.Event()
 
 
 def uses_broker() -> bool:
-    return get_config().get_bool("QUEUE_REDIS_ENABLED", settings.QUEUE_REDIS_ENABLED)
+    return get_config().value("QUEUE_REDIS_ENABLED")
 
 
 def mode() -> str:

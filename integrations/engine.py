@@ -29,7 +29,6 @@ from mrdj.config import get_config
 from mrdj.flags import is_enabled
 
 log = logging.getLogger(__name__)
-DEFAULT_THREADS = 64
 IDLE_POLL_SECONDS = 1.0  # a queue with nothing due is looked at again after this
 IN_FLIGHT_POLL_SECONDS = 0.1  # ...or this, while tries are in flight anyway
 SOON_SECONDS = 1.0  # a job due within this is waited for; one due later is the reconciler's
@@ -37,7 +36,7 @@ ERROR_PAUSE_SECONDS = 1.0  # after a database error, before the next claim
 
 
 def threads_per_queue() -> int:
-    return get_config().get_int("QUEUE_WORKER_THREADS", DEFAULT_THREADS, minimum=1)
+    return get_config().value("QUEUE_WORKER_THREADS")
 
 
 @dataclass

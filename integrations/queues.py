@@ -16,10 +16,10 @@ class Queue:
     token_variable: str
 
     def upstream_url(self, config: Config | None = None) -> str:
-        return (config or get_config()).get_str(self.url_variable)
+        return (config or get_config()).value(self.url_variable)
 
     def upstream_token(self, config: Config | None = None) -> str:
-        return (config or get_config()).get_str(self.token_variable)
+        return (config or get_config()).value(self.token_variable)
 
     @property
     def max_in_flight_variable(self) -> str:
@@ -33,12 +33,9 @@ class Queue:
         """What the upstream may receive, from every worker on every machine together."""
         config = config or get_config()
         return Limits(
-            max_in_flight=config.get_int(self.max_in_flight_variable, DEFAULT_MAX_IN_FLIGHT, minimum=1),
-            rate_per_s=config.get_number(self.rate_variable, 0),
+            max_in_flight=config.value(self.max_in_flight_variable),
+            rate_per_s=config.value(self.rate_variable),
         )
-
-
-DEFAULT_MAX_IN_FLIGHT = 64
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,6 @@ from integrations.models import Circuit, UpstreamState
 from mrdj.config import get_config
 from mrdj.health import check_redis
 
-DEFAULT_STALL_MS = 60_000
-
 
 @dataclass(frozen=True)
 class Stall:
@@ -30,7 +28,7 @@ class Stall:
 
 
 def stall_ms() -> int:
-    return get_config().get_int("QUEUE_STALL_ALERT_MS", DEFAULT_STALL_MS, minimum=1000)
+    return get_config().value("QUEUE_STALL_ALERT_MS")
 
 
 def current_stalls(now: datetime | None = None) -> list[Stall]:

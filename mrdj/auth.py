@@ -31,7 +31,7 @@ def matching_token(request: HttpRequest, *variables: str) -> str | None:
     config = get_config()
     found = None
     for name in variables:  # every token is compared, each in constant time
-        expected = config.get_str(name).encode()
+        expected = config.value(name).encode()
         if expected and hmac.compare_digest(given, expected) and found is None:
             found = name
     return found

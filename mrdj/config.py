@@ -8,22 +8,23 @@ needs a value, and sees an edit of managed.env on its next call.
 from __future__ import annotations
 
 import enum
+import logging
 import os
+import threading
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
-from django.core.exceptions import ImproperlyConfigured
-
+from mrdj import variables  # noqa: F401 (declares mrdj's own variables)
+from mrdj.declarations import ConfigError, Variable, parse_bool, variable
 from mrdj.managed_env import ManagedEnv
 
+__all__ = ["BASE_DIR", "Config", "ConfigError", "Source", "get_config", "managed_env_path", "parse_bool"]
+
 BASE_DIR = Path(__file__).resolve().parent.parent
-TRUE_WORDS = frozenset({"on", "true", "1", "yes"})
-FALSE_WORDS = frozenset({"off", "false", "0", "no"})
-
-
-class ConfigError(ImproperlyConfigured):
-    """A variable whose value cannot be used; the message names both."""
+log = logging.getLogger(__name__)
 
 
 class Source(enum.Enum):
@@ -32,50 +33,31 @@ class Source(enum.Enum):
     DEFAULT = "default"
 
 
+@dataclass(frozen=True)
+class Invalid:
+    """A value that cannot be used: reported, not obeyed."""
+
+    name: str
+    source: Source
+    reason: str
+    line: int | None = None  # in managed.env
+
+    def __str__(self) -> str:
+        where = f"managed.env line {self.line}" if self.line else self.source.value
+        return f"{where}: {self.reason}"
+
+
 def managed_env_path() -> str:
     return os.environ.get("MANAGED_ENV_PATH") or str(BASE_DIR / "managed.env")
-
-
-def parse_bool(name: str, raw: str) -> bool:
-    word = raw.strip().lower()
-    if word in TRUE_WORDS:
-        return True
-    if word in FALSE_WORDS:
-        return False
-    raise ConfigError(f"{name}={raw!r} is not an on/off value: use on/off, true/false, 1/0 or yes/no")
-
-
-def parse_int(name: str, raw: str, minimum: int | None = 0) -> int:
-    text = raw.strip()
-    if not text.isascii():  # int() would also take other scripts' digits
-        raise ConfigError(f"{name}={raw!r} is not a whole number")
-    try:
-        number = int(text)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a whole number") from None
-    if minimum is not None and number < minimum:
-        raise ConfigError(f"{name}={raw!r} must be at least {minimum}")
-    return number
-
-
-def parse_number(name: str, raw: str, minimum: float = 0) -> float:
-    """A decimal number such as 2 or 0.5 (ASCII digits only; no inf or nan)."""
-    text = raw.strip()
-    try:
-        number = float(text)
-    except ValueError:
-        number = None
-    if number is None or not (text.isascii() and text.replace(".", "", 1).isdigit()):
-        raise ConfigError(f"{name}={raw!r} is not a number such as 2 or 0.5") from None
-    if number < minimum:
-        raise ConfigError(f"{name}={raw!r} must be at least {minimum:g}")
-    return number
 
 
 class Config:
     def __init__(self, store: ManagedEnv, environ: Mapping[str, str] = os.environ):
         self.store = store
         self.environ = environ
+        self._last_good: dict[str, Any] = {}
+        self._reported: dict[str, str] = {}  # the bad value last logged, per variable
+        self._lock = threading.Lock()
 
     def lookup(self, name: str) -> tuple[str | None, Source]:
         if name in self.environ:
@@ -85,31 +67,55 @@ class Config:
             return value, Source.MANAGED_ENV
         return None, Source.DEFAULT
 
-    def get_str(self, name: str, default: str = "") -> str:
-        raw, _ = self.lookup(name)
-        return default if raw is None else raw
-
-    def get_bool(self, name: str, default: bool) -> bool:
-        raw, _ = self.lookup(name)
-        return default if raw is None else parse_bool(name, raw)
-
-    def get_int(self, name: str, default: int, minimum: int | None = 0) -> int:
-        raw, _ = self.lookup(name)
-        return default if raw is None else parse_int(name, raw, minimum)
-
-    def get_number(self, name: str, default: float, minimum: float = 0) -> float:
-        raw, _ = self.lookup(name)
-        return default if raw is None else parse_number(name, raw, minimum)
-
-    def get_ms(self, name: str, default: int, minimum: int | None = 0) -> timedelta:
-        """A duration given in milliseconds, as the playbook's *_MS variables are."""
-        return timedelta(milliseconds=self.get_int(name, default, minimum))
-
-    def get_list(self, name: str, default: tuple[str, ...] = ()) -> list[str]:
+    def value(self, name: str) -> Any:
+        """The typed value of a declared variable. A value that cannot be used is not obeyed:
+        the last good value this process read stands (the default before any), and
+        problems() names it, so that a typo degrades what it concerns instead of stopping
+        everything."""
+        declared = variable(name)
         raw, _ = self.lookup(name)
         if raw is None:
-            return list(default)
-        return [item.strip() for item in raw.split(",") if item.strip()]
+            return declared.typed_default
+        try:
+            typed = declared.parse(raw)
+        except ConfigError as error:
+            with self._lock:
+                seen = self._reported.get(name) != raw
+                self._reported[name] = raw
+            if seen:
+                log.error("%s; using %s until it is fixed", error, "the last good value")
+            return self._last_good.get(name, declared.typed_default)
+        self._last_good[name] = typed
+        return typed
+
+    def strict(self, name: str) -> Any:
+        """The typed value, or ConfigError: for what cannot run on a stand-in (the database URL)."""
+        declared = variable(name)
+        raw, _ = self.lookup(name)
+        return declared.typed_default if raw is None else declared.parse(raw)
+
+    def duration(self, name: str) -> timedelta:
+        """A *_MS variable as a timedelta."""
+        return timedelta(milliseconds=self.value(name))
+
+    def get_str(self, name: str) -> str:
+        """The raw text of a variable (what the file or environment holds), "" when unset."""
+        raw, _ = self.lookup(name)
+        return "" if raw is None else raw
+
+    def problems(self, declared: list[Variable]) -> list[Invalid]:
+        """Every declared variable whose current value cannot be used."""
+        found = []
+        for item in declared:
+            raw, source = self.lookup(item.name)
+            if raw is None:
+                continue
+            try:
+                item.parse(raw)
+            except ConfigError as error:
+                line = self.store.line_of(item.name) if source is Source.MANAGED_ENV else None
+                found.append(Invalid(item.name, source, str(error), line))
+        return found
 
 
 _configs: dict[str, Config] = {}
@@ -124,3 +130,15 @@ def get_config() -> Config:
     if config is None:
         config = _configs[path] = Config(ManagedEnv(path))
     return config
+
+
+def invalid_values() -> list[Invalid]:
+    """Every declared variable whose value, in the environment or managed.env, cannot be used."""
+    from mrdj.declarations import REGISTRY
+
+    return get_config().problems(list(REGISTRY.values()))
+
+
+def describe_invalid() -> list[str]:
+    """One line per invalid value, for /healthz, readiness and the dashboard's banner."""
+    return [f"{item.name}: {item} (the last good value stands until fixed)" for item in invalid_values()]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mrdj.config import Config, ConfigError, Source, get_config, parse_bool
+from mrdj.declarations import REGISTRY
 
 
 @dataclass(frozen=True)
@@ -15,17 +16,9 @@ class Flag:
 
 
 FLAGS: dict[str, Flag] = {
-    flag.name: flag
-    for flag in (
-        Flag("FLAG_PERSONALIZATION", False, "Personalization APIs and webhook endpoints."),
-        Flag("FLAG_RENTGUY_INTEGRATION", True, "Queue processing towards the RentGuy CRM."),
-        Flag("FLAG_SEVENSA_INTEGRATION", True, "The Sevensa submit queue and export endpoints."),
-        Flag(
-            "FLAG_TELEMETRY",
-            False,
-            "OpenTelemetry tracing and metrics, once OTEL_ENABLED and the endpoints are set.",
-        ),
-    )
+    name: Flag(name, declared.typed_default, declared.description)
+    for name, declared in REGISTRY.items()
+    if name.startswith("FLAG_")
 }
 
 
@@ -60,7 +53,7 @@ def _flag(name: str) -> Flag:
 def is_enabled(name: str, config: Config | None = None) -> bool:
     """Whether a flag is on now. An invalid stored value raises ConfigError naming it."""
     flag = _flag(name)
-    return (config or get_config()).get_bool(flag.name, flag.default)
+    return (config or get_config()).value(flag.name)
 
 
 def describe(name: str, config: Config | None = None) -> FlagState:
@@ -81,13 +74,6 @@ def _state(flag: Flag, raw: str, source: Source) -> FlagState:
 def describe_flags(config: Config | None = None) -> list[FlagState]:
     config = config or get_config()
     return [describe(name, config) for name in FLAGS]
-
-
-def check_flags(config: Config) -> None:
-    """Raise for the first flag whose value is invalid, for start-up."""
-    for state in describe_flags(config):
-        if state.error:
-            raise ConfigError(state.error)
 
 
 def set_flag(name: str, value: str | bool, actor, config: Config | None = None) -> FlagState:

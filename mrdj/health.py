@@ -6,7 +6,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis
-from django.conf import settings
 from django.db import connection
 
 from mrdj.config import get_config
@@ -33,7 +32,7 @@ def check_database() -> Check:
 
 def check_redis(url: str | None = None) -> Check:
     client = redis.Redis.from_url(
-        url or get_config().get_str("REDIS_URL", settings.REDIS_URL),
+        url or get_config().value("REDIS_URL"),
         socket_connect_timeout=CHECK_TIMEOUT_SECONDS,
         socket_timeout=CHECK_TIMEOUT_SECONDS,
     )
@@ -47,7 +46,7 @@ def check_redis(url: str | None = None) -> Check:
 
 
 def queue_uses_redis() -> bool:
-    return get_config().get_bool("QUEUE_REDIS_ENABLED", settings.QUEUE_REDIS_ENABLED)
+    return get_config().value("QUEUE_REDIS_ENABLED")
 
 
 def service_checks() -> list[Check]:

@@ -153,6 +153,14 @@ class ManagedEnv:
             self._cached_signature = signature
         return self._cached
 
+    def line_of(self, key: str) -> int | None:
+        """The line of key's assignment that counts (the last), for messages."""
+        found = None
+        for number, line in enumerate(self._read_text().splitlines(), start=1):
+            if _line_key(line) == key:
+                found = number
+        return found
+
     def values(self) -> dict[str, str]:
         return self.snapshot().values
 

@@ -49,10 +49,10 @@ class TelemetryStatus:
 
 def endpoints() -> dict[str, str]:
     config = get_config()
-    base = config.get_str("OTEL_EXPORTER_OTLP_ENDPOINT").rstrip("/")
+    base = config.value("OTEL_EXPORTER_OTLP_ENDPOINT").rstrip("/")
     return {
-        "traces": config.get_str("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or (base and base + "/v1/traces"),
-        "metrics": config.get_str("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT") or (base and base + "/v1/metrics"),
+        "traces": config.value("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or (base and base + "/v1/traces"),
+        "metrics": config.value("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT") or (base and base + "/v1/metrics"),
     }
 
 
@@ -61,7 +61,7 @@ def status(with_last_export: bool = False) -> TelemetryStatus:
     try:
         if not is_enabled("FLAG_TELEMETRY"):
             return TelemetryStatus("off", "FLAG_TELEMETRY is off")
-        if not get_config().get_bool("OTEL_ENABLED", False):
+        if not get_config().value("OTEL_ENABLED"):
             return TelemetryStatus("off", "OTEL_ENABLED is false")
     except ConfigError as error:
         return TelemetryStatus("misconfigured", str(error))
@@ -99,7 +99,7 @@ def silent_for(now: datetime | None = None) -> timedelta | None:
 
 
 def silence_ms() -> int:
-    return get_config().get_int("OTEL_SILENCE_ALERT_MS", 300_000, minimum=1)
+    return get_config().value("OTEL_SILENCE_ALERT_MS")
 
 
 def shown(url: str) -> str:
@@ -118,7 +118,7 @@ def host_only(url: str) -> str:
 def headers() -> dict[str, str]:
     """OTEL_EXPORTER_OTLP_HEADERS: key=value pairs, comma-separated, values URL-encoded."""
     pairs = {}
-    for item in get_config().get_list("OTEL_EXPORTER_OTLP_HEADERS"):
+    for item in get_config().value("OTEL_EXPORTER_OTLP_HEADERS"):
         key, _, value = item.partition("=")
         if key.strip():
             pairs[key.strip()] = unquote(value.strip())
@@ -227,14 +227,14 @@ def _install(role: str) -> None:
     urls = endpoints()
     # Every setting is read (and refused, when invalid) before anything is built: a provider,
     # once set, cannot be replaced in this process.
-    timeout_ms = config.get_int("OTEL_EXPORT_TIMEOUT_MS", 5000, minimum=100)
-    schedule_delay_ms = config.get_int("OTEL_BSP_SCHEDULE_DELAY_MS", 1000, minimum=10)
-    export_interval_ms = config.get_int("OTEL_METRIC_EXPORT_INTERVAL_MS", 10_000, minimum=100)
-    ratio = config.get_int("OTEL_TRACES_SAMPLE_PERCENT", 100, minimum=0) / 100
+    timeout_ms = config.value("OTEL_EXPORT_TIMEOUT_MS")
+    schedule_delay_ms = config.value("OTEL_BSP_SCHEDULE_DELAY_MS")
+    export_interval_ms = config.value("OTEL_METRIC_EXPORT_INTERVAL_MS")
+    ratio = config.value("OTEL_TRACES_SAMPLE_PERCENT") / 100
     sent_headers = headers()
     resource = Resource.create(
         {
-            "service.name": config.get_str("OTEL_SERVICE_NAME") or SERVICE_NAME,
+            "service.name": config.value("OTEL_SERVICE_NAME") or SERVICE_NAME,
             "service.version": VERSION,
             "service.instance.id": _process_name(),
             "deployment.environment": settings.DEPLOYMENT_ENVIRONMENT,

@@ -150,7 +150,7 @@ def profile(visitor_id: str, top: int = 5) -> dict[str, Any] | None:
 
 
 def retention_days() -> int:
-    return get_config().get_int("PERSONALIZATION_RETENTION_DAYS", 365, minimum=1)
+    return get_config().value("PERSONALIZATION_RETENTION_DAYS")
 
 
 def purge_expired(now: datetime | None = None, batch_size: int = 1000) -> int:

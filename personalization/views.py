@@ -18,7 +18,7 @@ MAX_EVENT_BYTES = 64 * 1024
 @flag_required("FLAG_PERSONALIZATION")
 def webhook(request: HttpRequest) -> JsonResponse:
     """Events from the website. The signature is checked on the raw bytes, before parsing."""
-    secret = get_config().get_str("PERSONALIZATION_WEBHOOK_SECRET")
+    secret = get_config().value("PERSONALIZATION_WEBHOOK_SECRET")
     if not secret:
         return json_error("PERSONALIZATION_WEBHOOK_SECRET is not set: no event can be verified", 503)
     try:

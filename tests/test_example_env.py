@@ -64,3 +64,14 @@ def test_the_example_alert_settings_are_valid(tmp_path, settings):
     errors = [e for e in checks.run_checks() if e.id.startswith(("alerting.", "incidents."))]
 
     assert errors == []
+
+
+def test_the_example_is_written_from_the_registry_and_up_to_date():
+    from mrdj.declarations import REGISTRY
+    from mrdj.env_example import example_text
+
+    text = (ROOT / "managed.env.example").read_text()
+
+    assert text == example_text(), "run: python manage.py config example > managed.env.example"
+    shown = set(re.findall(r"(?m)^# ([A-Z][A-Z0-9_]*)=", text))
+    assert shown == set(REGISTRY)

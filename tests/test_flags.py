@@ -109,8 +109,8 @@ def test_an_unknown_flag_is_refused(managed_env):
 def test_an_invalid_stored_value_is_reported_not_guessed(managed_env):
     managed_env.set("FLAG_SEVENSA_INTEGRATION", "sometimes")
 
-    with pytest.raises(ConfigError, match=r"FLAG_SEVENSA_INTEGRATION='sometimes'"):
-        is_enabled("FLAG_SEVENSA_INTEGRATION")
+    # Not obeyed, nor guessed: the default (or the last good value) stands, and it is reported.
+    assert is_enabled("FLAG_SEVENSA_INTEGRATION") is True
     state = {s.name: s for s in describe_flags()}["FLAG_SEVENSA_INTEGRATION"]
     assert state.enabled is None
     assert "sometimes" in state.error
@@ -179,3 +179,31 @@ def test_fifty_people_switching_a_flag_at_once_leave_one_audit_record(managed_en
     (event,) = AuditEvent.objects.filter(action="flag.change")
     assert (event.before["value"], event.after["value"]) == ("off", "on")
     assert managed_env.get("FLAG_PERSONALIZATION") == "on"
+
+
+def test_a_flag_broken_by_hand_degrades_the_queue_to_its_default_and_is_named_everywhere(
+    client, managed_env, db
+):
+    from dashboard.services import configuration_check
+    from tests.conftest import TOKENS
+
+    managed_env.update({**TOKENS, "FLAG_RENTGUY_INTEGRATION": "maybe"})
+
+    accepted = client.post(
+        "/integrations/rentguy/jobs",
+        {"payload": {"lead": 1}},
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {TOKENS['INTEGRATIONS_API_TOKEN']}",
+    )
+    assert accepted.status_code == 202  # the flag's default (on) stands
+    health = client.get("/healthz")
+    assert health.status_code == 200 and health.json()["status"] == "degraded"
+    assert health.json()["degraded"] == [
+        "FLAG_RENTGUY_INTEGRATION: managed.env line 6: FLAG_RENTGUY_INTEGRATION='maybe' is not an on/off "
+        "value: use on/off, true/false, 1/0 or yes/no (the last good value stands until fixed)"
+    ]
+    check = configuration_check()
+    assert not check.ok and "FLAG_RENTGUY_INTEGRATION" in check.detail
+
+    call_command("flags", "set", "FLAG_RENTGUY_INTEGRATION", "on")  # the documented fix still runs
+    assert client.get("/healthz").json()["status"] == "ok"

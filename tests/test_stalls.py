@@ -103,7 +103,7 @@ def test_a_broken_stall_setting_is_named_by_manage_py_check(managed_env):
 
     managed_env.set("QUEUE_STALL_ALERT_MS", "soon")
 
-    errors = [error.msg for error in checks.run_checks() if error.id == "integrations.E001"]
+    errors = [error.msg for error in checks.run_checks() if error.id == "mrdj.W001"]
     assert any("QUEUE_STALL_ALERT_MS='soon' is not a whole number" in error for error in errors)
 
 
