@@ -19,6 +19,7 @@ from integrations.models import QueueCounter, Status
 from integrations.queues import QUEUES
 from mrdj import telemetry
 from mrdj.config import ConfigError, describe_invalid, get_config
+from mrdj.flags import describe, is_enabled
 from mrdj.health import Check, check_database, check_redis
 
 MANUAL_STEPS = [
@@ -55,7 +56,7 @@ def queue_cards() -> dict[str, Any]:
                 "problem": worst.kind if worst else "",
                 "hint": content.runbook_for(worst.kind, severity, name) if worst else "",
                 "flag": QUEUES[name].flag,
-                "enabled_text": "enabled" if numbers["enabled"] else f"disabled ({QUEUES[name].flag} off)",
+                "enabled_text": _enabled_text(QUEUES[name].flag),
                 "limits": limits[name].as_dict(),
                 "upstream_text": upstream_text(numbers),
                 "last_error_text": numbers["last_error"] or "none",
@@ -215,6 +216,15 @@ def health() -> dict[str, Any]:
         "workers": heartbeat.alive(),
         "queue_mode": dispatch.mode(),
     }
+
+
+def _enabled_text(flag: str) -> str:
+    """A flag whose value cannot be used says so (it runs on its last good value meanwhile)."""
+    state = describe(flag)
+    if state.error:
+        running = "enabled" if is_enabled(flag) else "disabled"
+        return f"{flag} invalid ({running} on its last good value): see Configuration"
+    return "enabled" if state.enabled else f"disabled ({flag} off)"
 
 
 def flow_check() -> Check:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from dashboard import incident_views, views
+from dashboard import config_views, incident_views, views
 
 app_name = "dashboard"
 urlpatterns = [
@@ -10,6 +10,10 @@ urlpatterns = [
     path("queues/<str:queue>/replay", views.replay, name="replay"),
     path("mode", views.mode, name="mode"),
     path("flags/", views.flags, name="flags"),
+    path("config/", config_views.config, name="config"),
+    path("config/history/", config_views.history, name="config-history"),
+    path("config/versions/<int:version_id>/rollback", config_views.rollback, name="config-rollback"),
+    path("config/<str:name>", config_views.change, name="config-change"),
     path("flags/<str:name>", views.flag, name="flag"),
     path("alerts/", views.alerts, name="alerts"),
     path("alerts/<int:alert_id>/ack", views.acknowledge, name="ack"),

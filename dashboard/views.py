@@ -23,7 +23,7 @@ from incidents import services as incident_services
 from integrations import services as queue_services
 from integrations.queues import QUEUES
 from mrdj.auth import staff_only
-from mrdj.config import ConfigError
+from mrdj.config import ConfigError, describe_invalid
 from mrdj.flags import describe_flags, set_flag
 from mrdj.models import AuditEvent
 
@@ -66,11 +66,8 @@ def answer(
 def render_page(request: HttpRequest, template: str, tab: str, **context) -> HttpResponse:
     """Every page carries the banner of the incidents still open: their count and the newest."""
     open_count, newest_open = incident_services.banner()
-    return render(
-        request,
-        f"dashboard/{template}",
-        {"tab": tab, "open_count": open_count, "newest_open": newest_open, **context},
-    )
+    banners = {"open_count": open_count, "newest_open": newest_open, "invalid_config": describe_invalid()}
+    return render(request, f"dashboard/{template}", {"tab": tab, **banners, **context})
 
 
 # --- Pages

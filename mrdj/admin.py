@@ -1,6 +1,8 @@
 from django.contrib import admin
+from django.shortcuts import redirect
+from django.urls import reverse
 
-from mrdj.models import AuditEvent
+from mrdj.models import AuditEvent, ConfigVersion
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -24,3 +26,14 @@ class AuditEventAdmin(ReadOnlyAdmin):
     list_filter = ("action",)
     search_fields = ("actor", "target")
     date_hierarchy = "created_at"
+
+
+@admin.register(ConfigVersion)
+class ConfigVersionAdmin(ReadOnlyAdmin):
+    """The admin's entry for configuration: the Configuration tab edits it, with history."""
+
+    def changelist_view(self, request, extra_context=None):
+        return redirect("dashboard:config")
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        return redirect(f"{reverse('dashboard:config-history')}#version-{object_id}")

@@ -65,3 +65,26 @@ def example_text() -> str:
             parts.extend(_lines(variable))
         parts.append("")
     return "\n".join(parts).rstrip("\n") + "\n"
+
+
+DOCS_START = "<!-- variables: written by `python manage.py config table`; do not edit by hand -->"
+DOCS_END = "<!-- end of variables -->"
+
+
+def markdown_table() -> str:
+    """The table of every variable in docs/configuration.md."""
+    rows = [DOCS_START, ""]
+    for group in GROUP_ORDER:
+        members = [variable for variable in REGISTRY.values() if variable.group == group]
+        rows += [f"### {group.title} (playbook section {group.playbook})", ""]
+        rows += ["| variable | type | default | applies | meaning |", "| --- | --- | --- | --- | --- |"]
+        for variable in members:
+            kind = variable.kind.value + (", secret" if variable.secret else "")
+            if variable.minimum is not None:
+                kind += f", at least {variable.minimum:g}"
+            default = f"`{variable.default}`" if variable.default else "(empty)"
+            applies = f"at start-up ({variable.restart})" if variable.restart else "within seconds"
+            meaning = variable.description.replace("|", "\\|")
+            rows.append(f"| `{variable.name}` | {kind} | {default} | {applies} | {meaning} |")
+        rows.append("")
+    return "\n".join([*rows, DOCS_END]) + "\n"

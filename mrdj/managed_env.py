@@ -31,6 +31,14 @@ class ManagedEnvError(ValueError):
     """A key or value that cannot be stored safely; nothing was written."""
 
 
+class Conflict(ManagedEnvError):
+    """Someone changed these keys since they were read; nothing was written."""
+
+    def __init__(self, changed: dict[str, tuple[str | None, str | None]]):
+        self.changed = changed  # key: (what the writer saw, what the file holds now)
+        super().__init__(f"changed meanwhile: {', '.join(changed)}")
+
+
 @dataclass(frozen=True)
 class Problem:
     line: int
@@ -167,8 +175,14 @@ class ManagedEnv:
     def get(self, key: str) -> str | None:
         return self.values().get(key)
 
-    def update(self, changes: Mapping[str, str | None]) -> dict[str, str | None]:
-        """Write several keys in one atomic step; returns their previous values."""
+    def update(
+        self, changes: Mapping[str, str | None], expected: Mapping[str, str | None] | None = None
+    ) -> dict[str, str | None]:
+        """Write several keys in one atomic step; returns their previous values.
+
+        expected: what the writer saw of each key (None: unset); when the file now holds
+        something else for any of them, Conflict names them and nothing is written.
+        """
         for key, value in changes.items():
             validate_key(key)
             if value is not None:
@@ -176,6 +190,10 @@ class ManagedEnv:
         with self._locked():
             text = self._read_text()
             before = parse_values(text)
+            if expected is not None:
+                changed = {k: (v, before.get(k)) for k, v in expected.items() if before.get(k) != v}
+                if changed:
+                    raise Conflict(changed)
             new_text = apply_changes(text, changes)
             after = parse_values(new_text)
             for key, value in changes.items():

@@ -62,3 +62,26 @@ class TelemetryProcess(models.Model):
 
     def __str__(self) -> str:
         return f"{self.role} {self.name}"
+
+
+class ConfigVersion(models.Model):
+    """One change of managed.env made through mrdj (dashboard or `manage.py config`): who, when,
+    which variables, before and after. Secrets are kept only as set/unset and a fingerprint."""
+
+    created_at = models.DateTimeField("when", default=timezone.now)
+    actor = models.CharField("who", max_length=150)
+    changes = models.JSONField(
+        "changes", help_text='{"NAME": {"before": ..., "after": ...}}; a secret as "set (ab12cd)".'
+    )
+    values = models.JSONField(
+        "values after", help_text="Every non-secret variable managed.env held after the change."
+    )
+    note = models.CharField("note", max_length=200, blank=True, help_text="Such as: rollback to version 3.")
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name = "configuration version"
+        permissions = [("change_configuration", "Can change configuration (managed.env) from mrdj")]
+
+    def __str__(self) -> str:
+        return f"version {self.pk} by {self.actor}"

@@ -63,7 +63,23 @@ def _database(url: str) -> dict:
 
 
 # --- Core
-SECRET_KEY = _config.value("SECRET_KEY") or _config.store.setdefault("SECRET_KEY", get_random_secret_key())
+def _secret_key() -> str:
+    """Every host of a deployment must share one key (sessions and CSRF tokens signed on one
+    host are checked on the others): generated into managed.env only for a machine serving
+    itself (ALLOWED_HOSTS loopback only, as `make run`); a real deployment sets it."""
+    key = _config.value("SECRET_KEY")
+    if key:
+        return key
+    if not set(_config.value("ALLOWED_HOSTS")) <= {"127.0.0.1", "localhost", "::1", "[::1]"}:
+        raise ConfigError(
+            "SECRET_KEY is not set, and ALLOWED_HOSTS names a real host: set one SECRET_KEY for every "
+            "host of the deployment (python -c 'from django.core.management.utils import "
+            "get_random_secret_key as k; print(k())'), in the environment or managed.env"
+        )
+    return _config.store.setdefault("SECRET_KEY", get_random_secret_key())
+
+
+SECRET_KEY = _secret_key()
 DEBUG = _config.value("DEBUG")
 DEPLOYMENT_ENVIRONMENT = _config.value("DEPLOYMENT_ENVIRONMENT")
 ALLOWED_HOSTS = _config.value("ALLOWED_HOSTS")
@@ -205,8 +221,14 @@ STATIC_ROOT = str(BASE_DIR / _config.value("STATIC_ROOT"))  # an absolute path s
 _https = MRDJ_BASE_URL.startswith("https://")
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = _https
 CSRF_TRUSTED_ORIGINS = [MRDJ_BASE_URL] if _https else []
-if _config.value("TRUST_X_FORWARDED_PROTO"):
+_behind_proxy = _config.value("TRUST_X_FORWARDED_PROTO")
+if _behind_proxy:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+_redirect = _config.value("SECURE_SSL_REDIRECT")
+SECURE_SSL_REDIRECT = _redirect == "ON" or (_redirect == "AUTO" and _https and _behind_proxy)
+SECURE_HSTS_SECONDS = _config.value("SECURE_HSTS_SECONDS")
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _config.value("SECURE_HSTS_INCLUDE_SUBDOMAINS")
+SECURE_HSTS_PRELOAD = _config.value("SECURE_HSTS_PRELOAD")
 X_FRAME_OPTIONS = "DENY"
 
 LOGGING = {

@@ -236,4 +236,42 @@ declare(
         WEB,
         restart=EVERY_PROCESS,
     ),
+    Variable(
+        "SECURE_SSL_REDIRECT",
+        CHOICE,
+        "AUTO",
+        "Redirect plain http requests to https. AUTO: on when MRDJ_BASE_URL is https and "
+        "TRUST_X_FORWARDED_PROTO is on (behind a TLS proxy that does not say which scheme a request "
+        "came in on, a redirect would loop).",
+        WEB,
+        choices=("AUTO", "ON", "OFF"),
+        restart=EVERY_PROCESS,
+    ),
+    Variable(
+        "SECURE_HSTS_SECONDS",
+        INT,
+        "31536000",
+        "How long browsers must use https only for this host (Strict-Transport-Security, sent on "
+        "https responses only); 0: not sent.",
+        WEB,
+        minimum=0,
+        restart=EVERY_PROCESS,
+    ),
+    Variable(
+        "SECURE_HSTS_INCLUDE_SUBDOMAINS",
+        BOOL,
+        "on",
+        "Strict-Transport-Security covers this host's subdomains too.",
+        WEB,
+        restart=EVERY_PROCESS,
+    ),
+    Variable(
+        "SECURE_HSTS_PRELOAD",
+        BOOL,
+        "on",
+        "Strict-Transport-Security says preload (it has no effect until the domain is submitted to "
+        "the browsers' preload list).",
+        WEB,
+        restart=EVERY_PROCESS,
+    ),
 )

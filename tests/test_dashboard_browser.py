@@ -18,7 +18,7 @@ from tests.support import put_jobs
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.services]
 PASSWORD = "a-long-test-password-1"
-TABS = ["/dashboard/", "/dashboard/flags/", "/dashboard/alerts/", "/dashboard/health/",
+TABS = ["/dashboard/", "/dashboard/flags/", "/dashboard/config/", "/dashboard/alerts/", "/dashboard/health/",
         "/dashboard/readiness/", "/dashboard/audit/"]  # fmt: skip
 
 
@@ -133,4 +133,37 @@ def test_acknowledging_an_alert_names_the_first_responder(browser_page, managed_
     alert.refresh_from_db()
     assert alert.acknowledged_by.username == "ops-lead"
     browser_page.screenshot("acknowledged")
+    assert browser_page.errors == []
+
+
+def test_configuration_is_edited_in_the_browser_each_kind_of_value(browser_page, managed_env):
+    log_in(browser_page)
+    page = browser_page.page
+    page.on("dialog", lambda dialog: dialog.accept())
+    browser_page.goto("/dashboard/config/")
+
+    def edit(name: str, value: str) -> str:
+        row = page.locator(f"#var-{name}")
+        row.locator("input[name=value]").fill(value)
+        row.locator("button", has_text=re.compile("Save|Replace")).click()
+        page.wait_for_load_state("networkidle")
+        return page.locator("#flash").inner_text()
+
+    assert "Saved QUEUE_MAX_ATTEMPTS" in edit("QUEUE_MAX_ATTEMPTS", "4")  # a whole number
+    assert "Saved RENTGUY_API_URL" in edit("RENTGUY_API_URL", "https://crm.example/v1/leads")  # a URL
+    assert "Saved ALERT_SEVERITY_ROUTE" in edit("ALERT_SEVERITY_ROUTE", "critical:#dr-war-room")  # a list
+    assert "Saved LOG_LEVEL" in edit("LOG_LEVEL", "warning")  # a choice, read at start-up
+    assert "next start" in page.locator("#flash").inner_text()
+    assert "Saved ALERT_JIRA_TOKEN" in edit("ALERT_JIRA_TOKEN", "secret-typed-in-the-browser")  # a secret
+    assert "secret-typed-in-the-browser" not in page.content()
+    browser_page.screenshot("config-saved")
+    refused = edit("QUEUE_LEASE_MS", "10")
+    assert "QUEUE_LEASE_MS='10' must be at least 1000" in refused
+    browser_page.screenshot("config-refused")
+
+    assert managed_env.get("QUEUE_MAX_ATTEMPTS") == "4" and managed_env.get("LOG_LEVEL") == "warning"
+    assert managed_env.get("QUEUE_LEASE_MS") is None
+    browser_page.goto("/dashboard/config/history/")
+    assert page.locator("tbody tr").count() == 5
+    browser_page.screenshot("config-history")
     assert browser_page.errors == []

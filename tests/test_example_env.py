@@ -75,3 +75,14 @@ def test_the_example_is_written_from_the_registry_and_up_to_date():
     assert text == example_text(), "run: python manage.py config example > managed.env.example"
     shown = set(re.findall(r"(?m)^# ([A-Z][A-Z0-9_]*)=", text))
     assert shown == set(REGISTRY)
+
+
+def test_the_table_in_docs_configuration_is_written_from_the_registry_and_up_to_date():
+    from mrdj.env_example import DOCS_END, DOCS_START, markdown_table
+
+    text = (ROOT / "docs" / "configuration.md").read_text()
+    start, end = text.index(DOCS_START), text.index(DOCS_END) + len(DOCS_END) + 1
+
+    assert text[start:end] == markdown_table(), (
+        "run: python manage.py config table, into docs/configuration.md"
+    )

@@ -184,7 +184,7 @@ def test_fifty_people_switching_a_flag_at_once_leave_one_audit_record(managed_en
 def test_a_flag_broken_by_hand_degrades_the_queue_to_its_default_and_is_named_everywhere(
     client, managed_env, db
 ):
-    from dashboard.services import configuration_check
+    from dashboard.services import configuration_check, queue_cards
     from tests.conftest import TOKENS
 
     managed_env.update({**TOKENS, "FLAG_RENTGUY_INTEGRATION": "maybe"})
@@ -204,6 +204,10 @@ def test_a_flag_broken_by_hand_degrades_the_queue_to_its_default_and_is_named_ev
     ]
     check = configuration_check()
     assert not check.ok and "FLAG_RENTGUY_INTEGRATION" in check.detail
+    card = next(c for c in queue_cards()["queues"] if c["queue"] == "rentguy")
+    assert card["enabled_text"] == (
+        "FLAG_RENTGUY_INTEGRATION invalid (enabled on its last good value): see Configuration"
+    )
 
     call_command("flags", "set", "FLAG_RENTGUY_INTEGRATION", "on")  # the documented fix still runs
     assert client.get("/healthz").json()["status"] == "ok"

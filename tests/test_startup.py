@@ -21,6 +21,18 @@ def start(tmp_path, **env: str):
     return run_python(SETUP, **env)
 
 
+def manage(tmp_path, *args: str, **env: str):
+    """manage.py in a fresh process, on mrdj's own settings and a managed.env of the test's."""
+    argv = ["manage.py", *args]
+    return run_python(
+        f"import runpy, sys; sys.argv = {argv!r}; runpy.run_path('manage.py', run_name='__main__')",
+        DJANGO_SETTINGS_MODULE="mrdj.settings",
+        MANAGED_ENV_PATH=str(tmp_path / "managed.env"),
+        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        **env,
+    )
+
+
 def test_a_secret_key_is_generated_into_managed_env_on_first_run_and_kept(tmp_path):
     first = start(tmp_path)
     second = start(tmp_path)
@@ -53,13 +65,7 @@ def test_an_invalid_value_does_not_stop_start_up_it_is_named_and_the_default_sta
 def test_an_invalid_value_in_managed_env_is_named_by_manage_py_check_which_still_runs(tmp_path):
     ManagedEnv(tmp_path / "managed.env").set("FLAG_RENTGUY_INTEGRATION", "kinda")
 
-    result = run_python(
-        "import runpy, sys; sys.argv = ['manage.py', 'check']; "
-        "runpy.run_path('manage.py', run_name='__main__')",
-        DJANGO_SETTINGS_MODULE="mrdj.settings",
-        MANAGED_ENV_PATH=str(tmp_path / "managed.env"),
-        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
-    )
+    result = manage(tmp_path, "check")
 
     assert result.returncode == 0, result.stderr
     assert (
@@ -84,14 +90,36 @@ def test_the_database_password_is_not_echoed_when_the_url_is_refused(tmp_path):
 
 
 def test_manage_py_prints_the_reason_without_a_traceback(tmp_path):
-    result = run_python(
-        "import runpy, sys; sys.argv = ['manage.py', 'check']; "
-        "runpy.run_path('manage.py', run_name='__main__')",
-        MANAGED_ENV_PATH=str(tmp_path / "managed.env"),
-        REDIS_URL="http://127.0.0.1:6379",
-    )
+    result = manage(tmp_path, "check", REDIS_URL="http://127.0.0.1:6379")
 
     assert result.returncode == 1
     assert result.stderr.strip() == (
         "mrdj cannot start: REDIS_URL must start with redis://, rediss:// or unix://"
     )
+
+
+def test_a_real_deployment_without_a_secret_key_does_not_start_on_a_key_of_its_own(tmp_path):
+    result = start(tmp_path, ALLOWED_HOSTS="ops.misterdj.nl")
+
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set, and ALLOWED_HOSTS names a real host" in result.stderr
+    assert ManagedEnv(tmp_path / "managed.env").get("SECRET_KEY") is None
+
+
+def test_a_production_like_deployment_passes_check_deploy_cleanly(tmp_path, monkeypatch):
+    monkeypatch.delenv("DJANGO_ALLOW_ASYNC_UNSAFE", raising=False)  # the browser tests set it
+    shared_key = "k" * 20 + "-a-long-shared-secret-key-for-every-host"
+    ManagedEnv(tmp_path / "managed.env").set("SECRET_KEY", shared_key)
+    result = manage(
+        tmp_path,
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        MRDJ_BASE_URL="https://ops.misterdj.nl",
+        ALLOWED_HOSTS="ops.misterdj.nl",
+        TRUST_X_FORWARDED_PROTO="on",
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "System check identified no issues" in result.stdout
