@@ -8,6 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_GET
 
+from dashboard import config_probes
 from dashboard.views import action, answer, render_page
 from mrdj import configuration
 from mrdj.auth import staff_only
@@ -21,7 +22,13 @@ PERMISSION = "mrdj.change_configuration"
 @staff_only
 def config(request: HttpRequest) -> HttpResponse:
     groups = [
-        (group, [(entry, configuration.seen_token(entry)) for entry in entries])
+        (
+            group,
+            [
+                (entry, configuration.seen_token(entry), entry.variable.name in config_probes.PROBES)
+                for entry in entries
+            ],
+        )
         for group, entries in configuration.grouped()
     ]
     latest = ConfigVersion.objects.first()
@@ -44,6 +51,15 @@ def change(request: HttpRequest, name: str) -> HttpResponse:
     restart = REGISTRY[name].restart
     note = f" It applies at the next start ({restart})." if restart else " It applies within seconds."
     return answer(request, f"Saved {name} as version {version.pk}.{note}", fallback="dashboard:config")
+
+
+@action(PERMISSION)
+def probe(request: HttpRequest, name: str) -> HttpResponse:
+    """A Test button: does what the variable points at answer (with the value saved now)?"""
+    if name not in config_probes.PROBES:
+        return answer(request, f"{name[:60]} has no test", messages.ERROR, "dashboard:config")
+    passed, sentence = config_probes.run(name, request.user)
+    return answer(request, sentence, messages.SUCCESS if passed else messages.ERROR, "dashboard:config")
 
 
 @require_GET

@@ -14,6 +14,7 @@ urlpatterns = [
     path("config/history/", config_views.history, name="config-history"),
     path("config/versions/<int:version_id>/rollback", config_views.rollback, name="config-rollback"),
     path("config/<str:name>", config_views.change, name="config-change"),
+    path("config/<str:name>/test", config_views.probe, name="config-test"),
     path("flags/<str:name>", views.flag, name="flag"),
     path("alerts/", views.alerts, name="alerts"),
     path("alerts/<int:alert_id>/ack", views.acknowledge, name="ack"),

@@ -52,8 +52,11 @@ class Variable:
     example: str = ""  # shown in managed.env.example instead of the default
 
     def shown(self, raw: str) -> str:
-        """The value as it may appear in a message: never a secret's."""
-        return "<secret>" if self.secret else repr(raw)
+        """The value as it may appear in a message (and on /healthz): never a secret's, nor a
+        URL's credentials."""
+        if self.secret or (self.kind is Kind.URL and "@" in raw):
+            return "<secret>"
+        return repr(raw)
 
     def parse(self, raw: str) -> Any:
         """The typed value of raw; ConfigError naming the variable and why."""

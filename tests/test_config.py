@@ -96,6 +96,9 @@ def test_a_secret_never_appears_in_the_reason_it_is_refused(managed_env):
     assert "is not an http:// or https:// URL" in str(problem)
     secret = REGISTRY["ALERT_JIRA_TOKEN"]
     assert "s3cr3t" not in secret.shown("s3cr3t")
+    managed_env.set("OTEL_EXPORTER_OTLP_ENDPOINT", "ftp://user:hunter2@collector.example")
+    (problem,) = config.problems([REGISTRY["OTEL_EXPORTER_OTLP_ENDPOINT"]])
+    assert "is not an http:// or https:// URL" in str(problem) and "hunter2" not in str(problem)
 
 
 WATCHER = """

@@ -230,3 +230,75 @@ def test_a_broken_line_is_fixed_through_the_command_and_health_turns_ok(managed_
     call_command("config", "set", "QUEUE_MAX_ATTEMPTS", "8")
 
     assert client.get("/healthz").json()["status"] == "ok"
+
+
+def test_the_test_buttons_say_whether_what_a_variable_points_at_answers(
+    managed_env, closed_port, transactional_db
+):
+    import base64
+
+    from tests.receivers import Answer, Receiver
+
+    def jira(request):
+        if request.path == "/rest/api/2/myself":
+            good = "Basic " + base64.b64encode(b"ops@misterdj.nl:jira-api-token").decode()
+            return Answer(200 if request.headers.get("Authorization") == good else 401)
+        return None
+
+    with Receiver(respond=jira) as server:
+        managed_env.update(
+            {
+                "RENTGUY_API_URL": server.url + "/leads",
+                "SEVENSA_SUBMIT_URL": f"http://127.0.0.1:{closed_port}/submit",
+                "ALERT_JIRA_ENDPOINT": server.url,
+                "ALERT_JIRA_USER": "ops@misterdj.nl",
+                "ALERT_JIRA_TOKEN": "jira-api-token",
+                "ALERT_WEBHOOK_URLS": f"json+{server.url}/hook",
+            }
+        )
+        client, token = editor()
+
+        def test(name: str) -> tuple[int, str]:
+            response = client.post(
+                f"/dashboard/config/{name}/test",
+                {"csrfmiddlewaretoken": token},
+                HTTP_ACCEPT="application/json",
+            )
+            return response.status_code, response.json()["message"]
+
+        assert test("RENTGUY_API_URL")[1].startswith("RENTGUY_API_URL answered HTTP 200 OK in ")
+        assert test("SEVENSA_SUBMIT_URL") == (400, "SEVENSA_SUBMIT_URL no answer: could not connect")
+        assert test("ALERT_JIRA_TOKEN")[1].startswith("Jira accepts the credentials (answered HTTP 200")
+        managed_env.set("ALERT_JIRA_TOKEN", "a-wrong-token")
+        assert test("ALERT_JIRA_TOKEN")[1].startswith("Jira refuses the credentials (answered HTTP 401")
+        assert test("ALERT_WEBHOOK_URLS") == (200, "smoke message taken by 1 of 1 webhooks")
+        assert test("QUEUE_MAX_ATTEMPTS") == (400, "QUEUE_MAX_ATTEMPTS has no test")
+
+        hook = [r for r in server.received if r.path == "/hook"]
+        assert len(hook) == 1 and "smoke" in hook[0].body.decode().lower()
+    events = AuditEvent.objects.filter(action="config.test")
+    assert events.count() == 5
+    assert "jira-api-token" not in str(list(events.values()))
+
+
+def test_a_broken_line_keeps_the_queues_running_and_is_fixed_through_the_dashboard(
+    inprocess_worker, managed_env
+):
+    from integrations import services
+    from integrations.models import Job, Status
+    from integrations.queues import QUEUES
+    from tests.conftest import wait_until
+
+    managed_env.set("QUEUE_HTTP_READ_TIMEOUT_MS", "2 seconds")  # typed in by hand
+
+    job, _ = services.enqueue(QUEUES["rentguy"], {"lead": "Bruiloft Jansen"})
+    wait_until(
+        lambda: Job.objects.get(pk=job.pk).status == Status.DONE, message="delivered on the last good value"
+    )
+
+    client, token = editor()
+    page = client.get("/dashboard/config/").content.decode()
+    assert "data-config-banner" in page and "QUEUE_HTTP_READ_TIMEOUT_MS=&#x27;2 seconds&#x27;" in page
+    save(client, token, "QUEUE_HTTP_READ_TIMEOUT_MS", "2000", seen(managed_env, "QUEUE_HTTP_READ_TIMEOUT_MS"))
+    assert "data-config-banner" not in client.get("/dashboard/config/").content.decode()
+    assert Client().get("/healthz").json()["status"] == "ok"
