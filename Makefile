@@ -24,7 +24,7 @@ run: $(VENV)/.installed-run
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(BIN)/python manage.py first_admin
-	@echo "Serving on http://$(HOST):$(PORT)/ (admin: http://$(HOST):$(PORT)/admin/). Ctrl-C stops."
+	@echo "Serving the dashboard on http://$(HOST):$(PORT)/dashboard/ (admin: http://$(HOST):$(PORT)/admin/). Ctrl-C stops."
 	$(BIN)/gunicorn mrdj.wsgi --bind $(HOST):$(PORT) --workers 1 --threads 8 --access-logfile -
 
 ## test: the whole test suite (set DATABASE_URL for PostgreSQL, as CI does)

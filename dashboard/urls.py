@@ -1,12 +1,16 @@
 from django.urls import path
 
-from dashboard import config_views, incident_views, views
+from dashboard import config_views, incident_views, job_views, views
 
 app_name = "dashboard"
 urlpatterns = [
     path("", views.queues, name="queues"),
     path("queues.json", views.queues_json, name="queues-json"),
     path("queues/<str:queue>/flush", views.flush, name="flush"),
+    path("queues/<str:queue>/jobs", job_views.jobs, name="jobs"),
+    path("queues/<str:queue>/causes/replay", job_views.replay_cause, name="replay-cause"),
+    path("jobs/<int:job_id>/", job_views.job, name="job"),
+    path("jobs/<int:job_id>/replay", job_views.replay_job, name="replay-job"),
     path("queues/<str:queue>/replay", views.replay, name="replay"),
     path("mode", views.mode, name="mode"),
     path("flags/", views.flags, name="flags"),

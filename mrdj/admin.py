@@ -4,6 +4,11 @@ from django.urls import reverse
 
 from mrdj.models import AuditEvent, ConfigVersion
 
+# The login page and the admin are mrdj's, not "Django administration".
+admin.site.site_header = "mrdj: Mister DJ operations"
+admin.site.site_title = "mrdj"
+admin.site.index_title = "Administration"
+
 
 class ReadOnlyAdmin(admin.ModelAdmin):
     """For records that only the system writes: shown, never added, edited or deleted here."""

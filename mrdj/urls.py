@@ -10,6 +10,7 @@ handler500 = views.server_error
 urlpatterns = [
     # Browsers ask for it on every page, the admin's included.
     path("favicon.ico", RedirectView.as_view(url=static("dashboard/icon.svg"), permanent=True)),
+    path("", RedirectView.as_view(pattern_name="dashboard:queues"), name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("dashboard/", include("dashboard.urls")),
