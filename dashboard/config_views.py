@@ -42,6 +42,10 @@ def change(request: HttpRequest, name: str) -> HttpResponse:
             request, f"{name[:60]} is not a configuration variable", messages.ERROR, "dashboard:config"
         )
     value = None if "clear" in request.POST else request.POST.get("value", "")
+    if value == "" and REGISTRY[name].secret:
+        return answer(
+            request, f"{name}: type the new value, or use Clear", messages.ERROR, "dashboard:config"
+        )
     try:
         version = configuration.change_seen(name, value, request.POST.get("seen", ""), request.user)
     except configuration.Refused as refused:

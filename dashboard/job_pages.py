@@ -74,15 +74,11 @@ def jobs_page(queue: str, filters: Filters) -> dict[str, Any]:
     filter walks the (queue, status, created_at) index; text in the payload is matched only
     among the jobs the other filters leave (a scan of those rows: narrow it by state or time
     on a large table)."""
-    jobs = Job.objects.filter(queue=queue)
+    jobs = Job.objects.filter(queue=queue).accepted_within(filters.since, filters.until)
     if filters.state:
         jobs = jobs.filter(status=filters.state)
     if filters.cause:
         jobs = jobs.filter(last_error=filters.cause)
-    if filters.since:
-        jobs = jobs.filter(created_at__gte=filters.since)
-    if filters.until:
-        jobs = jobs.filter(created_at__lt=filters.until)
     if filters.q:
         by_key = Job.objects.filter(queue=queue, idempotency_key=filters.q).values_list("pk", flat=True)
         in_payload = jobs.annotate(text=Cast("payload", TextField())).filter(text__icontains=filters.q)

@@ -238,6 +238,7 @@ def readiness() -> list[Check]:
     """Playbook section 8 as live checks (MANUAL_STEPS are the two only a person can do)."""
     return [
         configuration_check(),
+        upstream_check(),
         check_redis(),
         backlog_check(),
         worker_check(),
@@ -245,6 +246,18 @@ def readiness() -> list[Check]:
         webhook_check(),
         telemetry_check(),
     ]
+
+
+def upstream_check() -> Check:
+    """Every enabled queue knows where to send its jobs (else each try dead-letters them)."""
+    missing = [
+        queue.url_variable for queue in QUEUES.values() if is_enabled(queue.flag) and not queue.upstream_url()
+    ]
+    if missing:
+        return Check(
+            "upstreams", False, f"{', '.join(missing)} not set: those queues' jobs cannot be delivered"
+        )
+    return Check("upstreams", True, "every enabled queue has its upstream URL")
 
 
 def configuration_check() -> Check:

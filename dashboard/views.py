@@ -171,7 +171,7 @@ def mode(request: HttpRequest) -> HttpResponse:
     if wanted not in ("celery", "in-process"):
         return answer(request, "mode must be celery or in-process", messages.ERROR)
     try:
-        queue_services.switch_mode(wanted == "celery", request.user)
+        queue_services.switch_mode(wanted == "celery", request.user, force="force" in request.POST)
     except ConfigError as error:
         return answer(request, str(error), messages.ERROR)
     return answer(request, f"Jobs now run {'on Celery over Redis' if wanted == 'celery' else 'in-process'}.")

@@ -46,11 +46,7 @@ class Filters:
 
 
 def rows(queue: str, filters: Filters, page: int = PAGE) -> Iterator[dict[str, Any]]:
-    jobs = Job.objects.filter(queue=queue)
-    if filters.since:
-        jobs = jobs.filter(created_at__gte=filters.since)
-    if filters.until:
-        jobs = jobs.filter(created_at__lt=filters.until)
+    jobs = Job.objects.filter(queue=queue).accepted_within(filters.since, filters.until)
     if filters.statuses:
         jobs = jobs.filter(status__in=filters.statuses)
     last = 0

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.db import models
 from django.db.models import F
 
@@ -15,6 +17,17 @@ class Status(models.TextChoices):
 
 
 WAITING = (Status.PENDING, Status.RETRY)
+
+
+class JobQuerySet(models.QuerySet):
+    def accepted_within(self, since: datetime | None, until: datetime | None) -> JobQuerySet:
+        """Jobs intake accepted at or after since and before until (either may be open)."""
+        jobs = self
+        if since:
+            jobs = jobs.filter(created_at__gte=since)
+        if until:
+            jobs = jobs.filter(created_at__lt=until)
+        return jobs
 
 
 class Job(models.Model):
@@ -48,6 +61,8 @@ class Job(models.Model):
     finished_at = models.DateTimeField("finished at", null=True, blank=True)
     last_status_code = models.PositiveIntegerField("last HTTP status", null=True, blank=True)
     last_error = models.CharField("last error", max_length=500, blank=True)
+
+    objects = JobQuerySet.as_manager()
 
     class Meta:
         constraints = [

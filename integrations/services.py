@@ -23,6 +23,7 @@ from integrations.queues import QUEUES, Queue
 from mrdj import audit, metrics, telemetry
 from mrdj.config import ConfigError, Source, get_config
 from mrdj.flags import describe, is_enabled
+from mrdj.health import check_redis
 
 
 def enabled_queues() -> list[str]:
@@ -181,13 +182,19 @@ def replay(queue: Queue, actor: Any, ids: Iterable[int] | None = None) -> int:
     return moved
 
 
-def switch_mode(use_broker: bool, actor: Any) -> None:
-    """Write QUEUE_REDIS_ENABLED to managed.env (the playbook's Redis-incident switch), audited."""
+def switch_mode(use_broker: bool, actor: Any, force: bool = False) -> None:
+    """Write QUEUE_REDIS_ENABLED to managed.env (the playbook's Redis-incident switch), audited.
+    To Celery only while Redis answers, unless forced: jobs would otherwise wait for it."""
     config = get_config()
     _, source = config.lookup("QUEUE_REDIS_ENABLED")
     if source is Source.ENVIRONMENT:
         raise ConfigError(
             "QUEUE_REDIS_ENABLED is set in the service's environment; unset it there to switch it here"
+        )
+    if use_broker and not force and not (redis := check_redis()).ok:
+        raise ConfigError(
+            f"Redis does not answer ({redis.detail}): over Redis, jobs would wait until it does. "
+            "Fix Redis first, or switch anyway (queues mode celery --force)"
         )
     before = dispatch.mode()
     config.store.set("QUEUE_REDIS_ENABLED", "true" if use_broker else "false")

@@ -125,6 +125,7 @@ def test_a_secret_is_write_only_never_in_a_page_the_audit_or_a_version(managed_e
     client, token = editor()
 
     assert save(client, token, "ALERT_JIRA_TOKEN", SECRET, "unset").status_code == 302
+    save(client, token, "ALERT_JIRA_TOKEN", "", seen(managed_env, "ALERT_JIRA_TOKEN"))  # an empty Replace
     page = client.get("/dashboard/config/").content.decode()
     history = client.get("/dashboard/config/history/").content.decode()
 

@@ -260,10 +260,12 @@ def test_readiness_page_and_command_agree(managed_env, capsys):
     client.force_login(staff())
     page = client.get("/dashboard/readiness/").content.decode()
     assert "not ready" in page and "ALERT_WEBHOOK_URLS is empty" in page
-    with pytest.raises(CommandError, match="not ready: worker, webhooks"):
+    with pytest.raises(CommandError, match="not ready: upstreams, worker, webhooks"):
         call_command("readiness")
     printed = capsys.readouterr().out
     assert "pass   redis: ping ok" in printed and "FAIL   webhooks: ALERT_WEBHOOK_URLS is empty" in printed
+    assert "FAIL   upstreams: RENTGUY_API_URL, SEVENSA_SUBMIT_URL not set" in printed
+    assert "pass   configuration: every value" in printed
     assert "manual chaos test" in printed
 
 

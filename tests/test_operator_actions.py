@@ -176,3 +176,24 @@ def test_the_queues_command_switches_the_mode_and_audits_it(jobs, managed_env, c
     monkeypatch.setenv("QUEUE_REDIS_ENABLED", "true")
     with pytest.raises(CommandError, match="unset it there"):
         call_command("queues", "mode", "in-process")
+
+
+def test_switching_to_celery_while_redis_does_not_answer_is_refused_unless_forced(
+    managed_env, closed_port, monkeypatch
+):
+    from django.core.management.base import CommandError
+
+    from dashboard.services import upstream_check
+
+    managed_env.set("QUEUE_REDIS_ENABLED", "false")
+    monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{closed_port}/0")
+
+    with pytest.raises(CommandError, match=r"Redis does not answer \(unreachable \(ConnectionError\)\)"):
+        call_command("queues", "mode", "celery")
+    assert managed_env.get("QUEUE_REDIS_ENABLED") == "false"
+    call_command("queues", "mode", "celery", "--force")
+    assert managed_env.get("QUEUE_REDIS_ENABLED") == "true"
+
+    managed_env.set("RENTGUY_API_URL", "")
+    check = upstream_check()
+    assert not check.ok and check.detail.startswith("RENTGUY_API_URL")

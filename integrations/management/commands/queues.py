@@ -24,6 +24,9 @@ class Command(BaseCommand):
         replay.add_argument("--id", dest="ids", type=int, action="append", help="Only this job (repeatable).")
         mode = actions.add_parser("mode", help="Show or switch where jobs run (QUEUE_REDIS_ENABLED).")
         mode.add_argument("mode", nargs="?", choices=["celery", "in-process"])
+        mode.add_argument(
+            "--force", action="store_true", help="switch to celery even while Redis does not answer"
+        )
         actions.add_parser("reconcile", help="Release lost claims and hand on due jobs now.")
         actions.add_parser("recount", help="Rebuild the queue counters from the job table.")
 
@@ -39,7 +42,7 @@ class Command(BaseCommand):
             moved = services.replay(QUEUES[options["queue"]], actor, ids)
             self.stdout.write(f"{options['queue']}: {moved} job(s) replayed")
         elif action == "mode":
-            self._mode(options["mode"], actor)
+            self._mode(options["mode"], actor, options["force"])
         elif action == "reconcile":
             self.stdout.write(json.dumps(services.reconcile()))
         elif action == "recount":
@@ -47,10 +50,10 @@ class Command(BaseCommand):
         else:
             self._status(options.get("json", False))
 
-    def _mode(self, wanted: str | None, actor: str) -> None:
+    def _mode(self, wanted: str | None, actor: str, force: bool = False) -> None:
         if wanted is not None:
             try:
-                services.switch_mode(wanted == "celery", actor)
+                services.switch_mode(wanted == "celery", actor, force)
             except ConfigError as error:
                 raise CommandError(str(error)) from None
         self.stdout.write(f"jobs run: {dispatch.mode()}")
