@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from mrdj import variables  # noqa: F401 (declares mrdj's own variables)
-from mrdj.declarations import ConfigError, Variable, parse_bool, variable
+from mrdj.declarations import REGISTRY, ConfigError, Variable, parse_bool, variable
 from mrdj.managed_env import ManagedEnv
 
 __all__ = ["BASE_DIR", "Config", "ConfigError", "Source", "get_config", "managed_env_path", "parse_bool"]
@@ -83,7 +83,7 @@ class Config:
                 seen = self._reported.get(name) != raw
                 self._reported[name] = raw
             if seen:
-                log.error("%s; using %s until it is fixed", error, "the last good value")
+                log.error("%s; using the last good value until it is fixed", error)
             return self._last_good.get(name, declared.typed_default)
         self._last_good[name] = typed
         return typed
@@ -97,11 +97,6 @@ class Config:
     def duration(self, name: str) -> timedelta:
         """A *_MS variable as a timedelta."""
         return timedelta(milliseconds=self.value(name))
-
-    def get_str(self, name: str) -> str:
-        """The raw text of a variable (what the file or environment holds), "" when unset."""
-        raw, _ = self.lookup(name)
-        return "" if raw is None else raw
 
     def problems(self, declared: list[Variable]) -> list[Invalid]:
         """Every declared variable whose current value cannot be used."""
@@ -134,8 +129,6 @@ def get_config() -> Config:
 
 def invalid_values() -> list[Invalid]:
     """Every declared variable whose value, in the environment or managed.env, cannot be used."""
-    from mrdj.declarations import REGISTRY
-
     return get_config().problems(list(REGISTRY.values()))
 
 

@@ -17,7 +17,6 @@ def test_the_environment_wins_over_managed_env_which_wins_over_the_default(manag
     assert config.lookup("IN_BOTH") == ("environment", Source.ENVIRONMENT)
     assert config.lookup("IN_FILE") == ("file", Source.MANAGED_ENV)
     assert config.lookup("NOWHERE") == (None, Source.DEFAULT)
-    assert config.get_str("NOWHERE") == ""
 
 
 @pytest.mark.parametrize("word", ["on", "ON", "true", "True", "1", "yes", "YES", " on "])
