@@ -25,7 +25,7 @@ def config(request: HttpRequest) -> HttpResponse:
         (
             group,
             [
-                (entry, configuration.seen_token(entry), entry.variable.name in config_probes.PROBES)
+                (entry, configuration.seen_token(entry.raw), entry.variable.name in config_probes.PROBES)
                 for entry in entries
             ],
         )

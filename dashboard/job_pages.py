@@ -11,16 +11,12 @@ from typing import Any
 
 from django.db.models import Count, Max, Min, Q, TextField
 from django.db.models.functions import Cast
-from django.utils import timezone
 
 from integrations.models import Job, Status
+from mrdj.api import BadRequest, moment
 
 PAGE_SIZE = 50
 STATES = {status.value: status.label for status in Status}
-
-
-class BadFilter(ValueError):
-    """A filter that cannot be applied; the message names it."""
 
 
 @dataclass(frozen=True)
@@ -40,29 +36,19 @@ class Filters:
         return {name: value for name, value in values.items() if value}
 
 
-def _moment(raw: str, name: str) -> datetime | None:
-    if not raw:
-        return None
-    try:
-        moment = datetime.fromisoformat(raw)
-    except ValueError:
-        raise BadFilter(f"{name}: {raw[:40]!r} is not a date and time such as 2026-12-03T08:30") from None
-    return timezone.make_aware(moment) if timezone.is_naive(moment) else moment
-
-
 def read_filters(params: Any) -> Filters:
     state = params.get("state", "")
     if state and state not in STATES:
-        raise BadFilter(f"state: {state[:20]!r} is not one of {', '.join(STATES)}")
+        raise BadRequest(f"state: {state[:20]!r} is not one of {', '.join(STATES)}")
     before = params.get("before", "")
     if before and not (before.isascii() and before.isdigit() and len(before) < 19):
-        raise BadFilter("before: a job id is expected")
+        raise BadRequest("before: a job id is expected")
     return Filters(
         state=state,
         cause=params.get("cause", "")[:500],
         q=params.get("q", "").strip()[:200],
-        since=_moment(params.get("since", ""), "since"),
-        until=_moment(params.get("until", ""), "until"),
+        since=moment(params.get("since", ""), "since"),
+        until=moment(params.get("until", ""), "until"),
         before=int(before) if before else None,
     )
 

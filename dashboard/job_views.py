@@ -14,6 +14,7 @@ from dashboard.views import action, answer, render_page
 from integrations import services as queue_services
 from integrations.models import Job, Status
 from integrations.queues import QUEUES
+from mrdj.api import BadRequest
 from mrdj.auth import staff_only
 
 
@@ -29,7 +30,7 @@ def jobs(request: HttpRequest, queue: str) -> HttpResponse:
     target = _queue(queue)
     try:
         filters = job_pages.read_filters(request.GET)
-    except job_pages.BadFilter as problem:
+    except BadRequest as problem:
         messages.error(request, str(problem))
         filters = job_pages.Filters()
     return render_page(

@@ -22,6 +22,7 @@ from dashboard import services
 from incidents import services as incident_services
 from integrations import services as queue_services
 from integrations.queues import QUEUES
+from mrdj.api import BadRequest, moment
 from mrdj.auth import staff_only
 from mrdj.config import ConfigError, describe_invalid
 from mrdj.flags import describe_flags, set_flag
@@ -207,10 +208,9 @@ def acknowledge(request: HttpRequest, alert_id: int) -> HttpResponse:
 
 def _local_moment(raw: str) -> datetime | None:
     try:
-        moment = datetime.fromisoformat(raw)
-    except ValueError:
+        return moment(raw, "ends_at")
+    except BadRequest:
         return None
-    return timezone.make_aware(moment) if timezone.is_naive(moment) else moment
 
 
 @action("alerting.add_silence")

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
@@ -17,7 +16,7 @@ from integrations import export, services
 from integrations.models import Circuit
 from integrations.queues import QUEUES, Queue
 from mrdj import metrics
-from mrdj.api import BadRequest, ascii_digits, json_error, parse_json, read_body, read_json
+from mrdj.api import BadRequest, ascii_digits, json_error, moment, parse_json, read_body, read_json
 from mrdj.auth import matching_token, token_or_staff, unauthorized
 from mrdj.flags import flag_required, is_enabled
 
@@ -163,19 +162,6 @@ def replay(request: HttpRequest, queue: str) -> JsonResponse:
     )
 
 
-def _moment(request: HttpRequest, name: str) -> datetime | None:
-    raw = request.GET.get(name, "").strip()
-    if not raw:
-        return None
-    try:
-        moment = datetime.fromisoformat(raw)
-    except ValueError:
-        raise BadRequest(
-            f"'{name}' is not an ISO 8601 date or date and time, such as 2026-11-01T00:00:00Z"
-        ) from None
-    return timezone.make_aware(moment) if timezone.is_naive(moment) else moment
-
-
 def _export_request(request: HttpRequest) -> tuple[str, export.Filters]:
     form = request.GET.get("format", "json")
     if form not in export.WRITERS:
@@ -184,7 +170,9 @@ def _export_request(request: HttpRequest) -> tuple[str, export.Filters]:
     unknown = [s for s in statuses if s not in export.STATUSES]
     if unknown:
         raise BadRequest(f"'status' {unknown[0][:20]!r} is not one of {', '.join(export.STATUSES)}")
-    filters = export.Filters(_moment(request, "since"), _moment(request, "until"), statuses)
+    filters = export.Filters(
+        moment(request.GET.get("since", ""), "since"), moment(request.GET.get("until", ""), "until"), statuses
+    )
     if filters.since and filters.until and filters.since >= filters.until:
         raise BadRequest("'since' must be before 'until'")
     return form, filters

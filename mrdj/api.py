@@ -11,15 +11,32 @@ from __future__ import annotations
 import json
 import math
 import re
+from datetime import datetime
 from typing import Any
 
 from django.http import HttpRequest, JsonResponse
+from django.utils import timezone
 
 
 class BadRequest(Exception):
     def __init__(self, message: str, status: int = 400):
         super().__init__(message)
         self.status = status
+
+
+def moment(raw: str, name: str) -> datetime | None:
+    """An ISO 8601 date, or date and time, from a query or form field (None when empty); without a
+    zone, in the current one (the operator's)."""
+    raw = raw.strip()
+    if not raw:
+        return None
+    try:
+        parsed = datetime.fromisoformat(raw)
+    except ValueError:
+        raise BadRequest(
+            f"'{name}' is not an ISO 8601 date or date and time, such as 2026-11-01T00:00:00Z"
+        ) from None
+    return timezone.make_aware(parsed) if timezone.is_naive(parsed) else parsed
 
 
 def json_error(message: str, status: int) -> JsonResponse:

@@ -55,7 +55,7 @@ class Config:
     def __init__(self, store: ManagedEnv, environ: Mapping[str, str] = os.environ):
         self.store = store
         self.environ = environ
-        self._last_good: dict[str, Any] = {}
+        self._last_good: dict[str, str] = {}  # the raw text last parsed well, per variable
         self._reported: dict[str, str] = {}  # the bad value last logged, per variable
         self._lock = threading.Lock()
 
@@ -84,8 +84,9 @@ class Config:
                 self._reported[name] = raw
             if seen:
                 log.error("%s; using the last good value until it is fixed", error)
-            return self._last_good.get(name, declared.typed_default)
-        self._last_good[name] = typed
+            good = self._last_good.get(name)
+            return declared.typed_default if good is None else declared.parse(good)
+        self._last_good[name] = raw
         return typed
 
     def strict(self, name: str) -> Any:

@@ -70,17 +70,11 @@ class Entry:
 
 def entries(config: Config | None = None) -> list[Entry]:
     config = config or get_config()
-    found = []
-    for variable in REGISTRY.values():
-        raw, source = config.lookup(variable.name)
-        problem = ""
-        if raw is not None:
-            try:
-                variable.parse(raw)
-            except ConfigError as error:
-                problem = str(error)
-        found.append(Entry(variable, raw, source, problem))
-    return found
+    problems = {item.name: item.reason for item in config.problems(list(REGISTRY.values()))}
+    return [
+        Entry(variable, *config.lookup(variable.name), problems.get(variable.name, ""))
+        for variable in REGISTRY.values()
+    ]
 
 
 def grouped(config: Config | None = None) -> list[tuple[Group, list[Entry]]]:
@@ -198,10 +192,10 @@ def rollback(version: ConfigVersion, actor: Any, config: Config | None = None) -
     )
 
 
-def seen_token(entry: Entry) -> str:
+def seen_token(raw: str | None) -> str:
     """What an edit form remembers of the value it showed, without holding it (a secret's
     included): compared at save time to refuse an edit made on top of someone else's."""
-    return "unset" if entry.raw is None else f"sha:{fingerprint(entry.raw)}"
+    return "unset" if raw is None else f"sha:{fingerprint(raw)}"
 
 
 def change_seen(name: str, value: str | None, seen: str, actor: Any) -> ConfigVersion | None:
@@ -209,7 +203,7 @@ def change_seen(name: str, value: str | None, seen: str, actor: Any) -> ConfigVe
     config = get_config()
     current = config.store.get(name)
     known = name in REGISTRY and name not in config.environ
-    if known and seen_token(Entry(REGISTRY[name], current, Source.MANAGED_ENV, "")) != seen:
+    if known and seen_token(current) != seen:
         shown = redact(REGISTRY[name], current)
         raise Refused({name: f"changed meanwhile to {shown!r}; reload and try again"})
     return change({name: value}, {name: current}, actor)

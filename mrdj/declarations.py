@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -66,9 +67,18 @@ class Variable:
             raise ConfigError(f"{self.name}={self.shown(raw)} must be at least {self.minimum:g}")
         return value
 
+    @cached_property
+    def _parsed_default(self) -> Any:
+        return self.parse(self.default)
+
     @property
     def typed_default(self) -> Any:
-        return self.parse(self.default)
+        """Parsed once (value() returns it on every read of an unset variable); a list is a copy."""
+        return _copy(self._parsed_default)
+
+
+def _copy(value: Any) -> Any:
+    return list(value) if isinstance(value, list) else value
 
 
 def parse_bool(name: str, raw: str) -> bool:

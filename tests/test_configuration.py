@@ -27,10 +27,7 @@ def editor() -> tuple[Client, str]:
 
 
 def seen(managed_env, name: str) -> str:
-    from mrdj.config import Source
-    from mrdj.configuration import Entry
-
-    return seen_token(Entry(REGISTRY[name], managed_env.get(name), Source.MANAGED_ENV, ""))
+    return seen_token(managed_env.get(name))
 
 
 def save(client: Client, token: str, name: str, value: str | None, seen_as: str):
