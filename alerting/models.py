@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from integrations.queues import QUEUE_CHOICES
 from mrdj.text import one_line_problem
+from mrdj.times import shown
 
 ALL_QUEUES = ""  # the queue of a default threshold row, a global alert or a silence of everything
 
@@ -297,7 +298,7 @@ class Silence(models.Model):
         indexes = [models.Index(fields=["ends_at"], name="silence_ends")]
 
     def __str__(self) -> str:
-        return f"silence of {self.queue or 'everything'} until {self.ends_at:%Y-%m-%d %H:%M}"
+        return f"silence of {self.queue or 'everything'} until {shown(self.ends_at)}"
 
     def clean(self) -> None:
         starts = self.starts_at or timezone.now()
@@ -328,4 +329,4 @@ class DrActivation(models.Model):
         verbose_name = "DR activation"
 
     def __str__(self) -> str:
-        return f"DR {self.triggered_at:%Y-%m-%d %H:%M}: {self.reason}"
+        return f"DR {shown(self.triggered_at)}: {self.reason}"

@@ -4,16 +4,16 @@ by cause; one job with every try in time order."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Count, Max, Min, Q, TextField
+from django.db.models import Count, Max, Min, TextField
 from django.db.models.functions import Cast
 
-from integrations.models import Job, Status
+from integrations.models import CANCELLABLE, Job, Status
 from mrdj.api import BadRequest, moment
+from mrdj.diffs import diff_lines, pretty_json
 
 PAGE_SIZE = 50
 STATES = {status.value: status.label for status in Status}
@@ -56,25 +56,55 @@ def read_filters(params: Any) -> Filters:
 def jobs_page(queue: str, filters: Filters) -> dict[str, Any]:
     """Newest first, PAGE_SIZE at a time by id (keyset: no COUNT, no OFFSET).
 
-    Cost: a key search is one lookup in the (queue, idempotency_key) unique index; a state
-    filter walks the (queue, status, created_at) index; text in the payload is matched only
-    among the jobs the other filters leave (a scan of those rows: narrow it by state or time
-    on a large table)."""
+    Cost (bench/job_search.py measures it at 1M jobs): a key is one lookup in the
+    (queue, idempotency_key) unique index; the list and a state or cause filter walk the
+    primary key newest first and stop at a page; a time window uses the (queue, status,
+    created_at) index. Text in the payload is looked for in SEARCH_WINDOW jobs at a time,
+    newest first: a page of matches among recent jobs comes at once, and a search reads at
+    most SEARCH_WINDOW * SEARCH_WINDOWS jobs before it offers to go on further back."""
     jobs = Job.objects.filter(queue=queue).accepted_within(filters.since, filters.until)
     if filters.state:
         jobs = jobs.filter(status=filters.state)
+    elif filters.since or filters.until:
+        jobs = jobs.filter(status__in=list(STATES))  # so that the (queue, status, created_at) index serves
     if filters.cause:
         jobs = jobs.filter(last_error=filters.cause)
-    if filters.q:
-        by_key = Job.objects.filter(queue=queue, idempotency_key=filters.q).values_list("pk", flat=True)
-        in_payload = jobs.annotate(text=Cast("payload", TextField())).filter(text__icontains=filters.q)
-        jobs = jobs.filter(Q(pk__in=list(by_key)) | Q(pk__in=in_payload.values("pk")))
     if filters.before:
         jobs = jobs.filter(pk__lt=filters.before)
+    if filters.q:
+        by_key = list(Job.objects.filter(queue=queue, idempotency_key=filters.q).values_list("pk", flat=True))
+        if by_key:
+            jobs = jobs.filter(pk__in=by_key)
+        else:
+            return _search_payloads(jobs, filters)
+    return _page(jobs)
+
+
+SEARCH_WINDOW = 20_000  # ids per query: a primary-key range the planner reads in order
+SEARCH_WINDOWS = 10
+
+
+def _search_payloads(jobs, filters: Filters) -> dict[str, Any]:
+    """Text in the payload, window by window of ids going back from the newest job."""
+    matching = jobs.annotate(text=Cast("payload", TextField())).filter(text__icontains=filters.q)
+    top = filters.before or (Job.objects.aggregate(last=Max("pk"))["last"] or 0) + 1
+    found: list[Job] = []
+    for _ in range(SEARCH_WINDOWS):
+        if top <= 1 or len(found) > PAGE_SIZE:
+            break
+        low = max(top - SEARCH_WINDOW, 1)
+        found += matching.filter(pk__gte=low, pk__lt=top).order_by("-pk")[: PAGE_SIZE + 1 - len(found)]
+        top = low
+    if len(found) > PAGE_SIZE:
+        return {"jobs": found[:PAGE_SIZE], "next_before": found[PAGE_SIZE - 1].pk, "searched_to": None}
+    return {"jobs": found, "next_before": top if top > 1 else None, "searched_to": top if top > 1 else None}
+
+
+def _page(jobs) -> dict[str, Any]:
     rows = list(jobs.order_by("-pk")[: PAGE_SIZE + 1])
     more = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]
-    return {"jobs": rows, "next_before": rows[-1].pk if more else None}
+    return {"jobs": rows, "next_before": rows[-1].pk if more else None, "searched_to": None}
 
 
 @dataclass(frozen=True)
@@ -85,12 +115,15 @@ class Cause:
     last: datetime
 
 
-def dead_letter_causes(queue: str, limit: int = 20) -> list[Cause]:
+def dead_letter_causes(queue: str, limit: int = 20, among: int | None = None) -> list[Cause]:
     """Dead-letter jobs grouped by their last error ('HTTP 500 Internal Server Error',
-    'network error (could not connect)', 'SEVENSA_SUBMIT_URL is not set'), most first."""
+    'network error (could not connect)', 'SEVENSA_SUBMIT_URL is not set'), most first;
+    among: only the newest that many (what the card, refreshed every few seconds, reads)."""
+    dead = Job.objects.filter(queue=queue, status=Status.DEAD)
+    if among:
+        dead = Job.objects.filter(pk__in=dead.order_by("-pk").values("pk")[:among])
     groups = (
-        Job.objects.filter(queue=queue, status=Status.DEAD)
-        .values("last_error")
+        dead.values("last_error")
         .annotate(count=Count("pk"), first=Min("finished_at"), last=Max("finished_at"))
         .order_by("-count", "last_error")[:limit]
     )
@@ -109,9 +142,11 @@ def dead_ids(queue: str, cause: str) -> list[int]:
 def job_detail(job: Job) -> dict[str, Any]:
     return {
         "job": job,
-        "attempts": list(job.attempt_set.order_by("number")),
+        "attempts": list(job.attempt_set.order_by("started_at", "number", "pk")),
         "trace_id": _trace_id(job),
-        "payload_json": json.dumps(job.payload, indent=2, ensure_ascii=False),
+        "payload_json": pretty_json(job.payload),
+        "edit_diff": [] if job.original_payload is None else diff_lines(job.original_payload, job.payload),
+        "editable": job.status in CANCELLABLE,
     }
 
 

@@ -13,14 +13,16 @@ from alerting import content, evaluation, targets
 from alerting import services as alerting_services
 from alerting.models import SEVERITY_RANK, Alert, Delivery, Notification, Silence
 from alerting.thresholds import limits_by_queue
+from dashboard import job_pages
 from integrations import dispatch, heartbeat, stalls
 from integrations import services as queue_services
 from integrations.models import QueueCounter, Status
-from integrations.queues import QUEUES
+from integrations.queues import QUEUES, Queue
 from mrdj import telemetry
 from mrdj.config import ConfigError, describe_invalid, get_config
 from mrdj.flags import describe, is_enabled
 from mrdj.health import Check, check_database, check_redis
+from mrdj.times import shown
 
 MANUAL_STEPS = [
     Check(
@@ -34,10 +36,13 @@ MANUAL_STEPS = [
 
 
 def queue_cards() -> dict[str, Any]:
-    """/metrics/queues plus, per queue, its severity against its limits and the runbook hint."""
+    """/metrics/queues plus, per queue, its severity against its limits, the runbook hint, and
+    what stops it from flowing (nothing consumes it, no upstream, invalid configuration)."""
     figures = queue_services.queue_figures()
     limits = limits_by_queue(list(figures["queues"]))
     counters = QueueCounter.objects.counts()  # flush moves the jobs waiting to retry
+    consumer = consumer_problem()
+    invalid = describe_invalid()
     cards = []
     for name, numbers in figures["queues"].items():
         conditions = evaluation.judge_queue(name, numbers, limits[name])
@@ -45,11 +50,18 @@ def queue_cards() -> dict[str, Any]:
         firing = [c for c in conditions if c.severity]
         worst = max(firing, key=lambda c: SEVERITY_RANK[c.severity], default=None)
         severity = worst.severity if worst else "ok"
+        problems = queue_problems(QUEUES[name], numbers["enabled"], consumer) + invalid
+        if problems:
+            severity = "critical"
+        retrying = counters.get(name, {}).get(Status.RETRY, 0)
         cards.append(
             {
                 "queue": name,
                 **numbers,
-                "waiting_retry": counters.get(name, {}).get(Status.RETRY, 0),
+                "problems": problems,
+                "causes": recent_causes(name) if numbers["dead_letter"] else [],
+                "waiting_retry": retrying,
+                "flush_text": flush_text(numbers["backlog"], retrying),
                 "retry_age": content.human_ms(numbers["retry_age_ms"]),
                 "oldest_pending_age": content.human_ms(numbers["oldest_pending_age_ms"]),
                 "severity": severity,
@@ -62,7 +74,49 @@ def queue_cards() -> dict[str, Any]:
                 "last_error_text": numbers["last_error"] or "none",
             }
         )
-    return {"generated_at": figures["generated_at"], "queue_mode": figures["queue_mode"], "queues": cards}
+    return {
+        "generated_at": figures["generated_at"],
+        "generated_at_text": shown(timezone.now()),
+        "queue_mode": figures["queue_mode"],
+        "queues": cards,
+    }
+
+
+def consumer_problem() -> str:
+    """Why nothing takes jobs off the queues, or "" when something does."""
+    if dispatch.uses_broker():
+        redis = check_redis()
+        if not redis.ok:
+            return f"nothing consumes it: Redis, the broker, does not answer ({redis.detail})"
+    worker = worker_check()
+    if not worker.ok:
+        return f"nothing consumes it: {worker.detail}"
+    return ""
+
+
+def queue_problems(queue: Queue, enabled: bool, consumer: str) -> list[str]:
+    """What keeps an enabled queue from delivering, in words, for its card."""
+    if not enabled:
+        return []
+    problems = [consumer] if consumer else []
+    if not queue.upstream_url():
+        problems.append(f"{queue.url_variable} is not set: every try fails until it is (Configuration tab)")
+    if not queue.upstream_token():
+        problems.append(f"{queue.token_variable} is not set: the upstream refuses jobs without it")
+    return problems
+
+
+def recent_causes(queue: str) -> list[str]:
+    """The top causes among the newest dead-letter jobs, in words, for the card."""
+    causes = job_pages.dead_letter_causes(queue, 3, among=500)
+    return [f"{cause.text} ({cause.count} job{'s' if cause.count != 1 else ''})" for cause in causes]
+
+
+def flush_text(backlog: int, retrying: int) -> str:
+    """What Flush queue moves: only the jobs waiting to retry (the others are due already)."""
+    if not retrying:
+        return f"{backlog} waiting, none of them retrying: flush has nothing to move (it still lifts a pause)"
+    return f"{backlog} waiting, {retrying} of them retrying: flush retries those {retrying} now"
 
 
 def upstream_text(numbers: dict[str, Any]) -> str:
@@ -77,7 +131,7 @@ def upstream_text(numbers: dict[str, Any]) -> str:
         since = _local_time(numbers["circuit_since"])
         return (
             f"DOWN since {since}: circuit open, jobs held (no tries counted against them), "
-            "one probe per interval; Queue flushen probes now"
+            "one probe per interval; Flush queue probes now"
         )
     if numbers["circuit"] == "half_open":
         return "DOWN: circuit half-open, a probe is in flight"
@@ -89,7 +143,7 @@ def upstream_text(numbers: dict[str, Any]) -> str:
 def _local_time(iso: str | None) -> str:
     if not iso:
         return "?"
-    return f"{timezone.localtime(datetime.fromisoformat(iso.replace('Z', '+00:00'))):%H:%M:%S %Z}"
+    return shown(datetime.fromisoformat(iso.replace("Z", "+00:00")))
 
 
 @dataclass(frozen=True)
@@ -169,9 +223,7 @@ def telemetry_check() -> Check:
         return Check("telemetry", False, f"misconfigured: {state.reason}")
     silence_ms = telemetry.silence_ms()
     if state.last_export and timezone.now() - state.last_export < timedelta(milliseconds=silence_ms):
-        return Check(
-            "telemetry", True, f"exporting; last export {timezone.localtime(state.last_export):%H:%M:%S}"
-        )
+        return Check("telemetry", True, f"exporting; last export {shown(state.last_export)}")
     return Check(
         "telemetry", False, f"enabled, but nothing exported in the last {content.human_ms(silence_ms)}"
     )
@@ -190,9 +242,8 @@ def webhook_check() -> Check:
             "webhooks", False, f"{len(configured)} configured, never smoke-tested: send a test alert"
         )
     passed = smoke_passed(smoke)
-    when = timezone.localtime(smoke.created_at)
     result = "passed" if passed else "FAILED"
-    detail = f"{len(configured)} configured; last smoke test {when:%Y-%m-%d %H:%M} {result}"
+    detail = f"{len(configured)} configured; last smoke test {shown(smoke.created_at)} {result}"
     return Check("webhooks", passed, detail)
 
 

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import datetime
 from functools import wraps
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
@@ -25,8 +26,10 @@ from integrations.queues import QUEUES
 from mrdj.api import BadRequest, moment
 from mrdj.auth import staff_only
 from mrdj.config import ConfigError, describe_invalid
+from mrdj.diffs import diff_lines
 from mrdj.flags import describe_flags, set_flag
 from mrdj.models import AuditEvent
+from mrdj.times import zone_name
 
 
 def action(permission: str) -> Callable:
@@ -68,7 +71,8 @@ def render_page(request: HttpRequest, template: str, tab: str, **context) -> Htt
     """Every page carries the banner of the incidents still open: their count and the newest."""
     open_count, newest_open = incident_services.banner()
     banners = {"open_count": open_count, "newest_open": newest_open, "invalid_config": describe_invalid()}
-    return render(request, f"dashboard/{template}", {"tab": tab, **banners, **context})
+    zone = {"zone": zone_name(), "time_zone": settings.TIME_ZONE}
+    return render(request, f"dashboard/{template}", {"tab": tab, **banners, **zone, **context})
 
 
 # --- Pages
@@ -141,8 +145,9 @@ def audit(request: HttpRequest) -> HttpResponse:
     if kind:
         events = events.filter(action=kind)
     page = Paginator(events, 50).get_page(request.GET.get("page"))
+    rows = [(event, diff_lines(event.before, event.after)) for event in page]
     kinds = AuditEvent.objects.order_by("action").values_list("action", flat=True).distinct()
-    return render_page(request, "audit.html", "audit", page=page, kinds=list(kinds), kind=kind)
+    return render_page(request, "audit.html", "audit", page=page, rows=rows, kinds=list(kinds), kind=kind)
 
 
 # --- Actions

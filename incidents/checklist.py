@@ -1,19 +1,21 @@
 """The post-alert checklist of playbook section 7, on one incident.
 
 mrdj ticks what it can verify itself (the alerts have normalised; the Jira tickets are resolved
-with the root cause on them); people tick the rest. Step 5 is resolving the incident, which
-only its Incident Commander can do, and only once every item here holds.
+with the root cause on them); people tick the rest. Resolving the incident comes after: only its
+Incident Commander can do that, and only once every item here holds.
+
+Items are numbered by their place in ITEMS (1..n), never by hand, so two never share a number.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
-from django.db.models import Max
+from django.db.models import Max, Q, QuerySet
 
 from alerting.content import human_delta
-from alerting.models import Notification
+from alerting.models import Alert, Notification
 from incidents.models import Incident
 from incidents.timing import Timing
 
@@ -21,20 +23,21 @@ from incidents.timing import Timing
 @dataclass(frozen=True)
 class Item:
     key: str
-    step: int
     label: str
     automatic: bool = False
     needs_date: bool = False
+    step: int = 0  # its number on the checklist: set from its place in ITEMS
 
 
-ITEMS = (
-    Item("logs", 1, "Logs collected (queue worker, backend API, Redis) and uploaded to the incident folder"),
-    Item("timeline", 2, "Timeline, decisions and remaining risks documented"),
-    Item("normalised", 3, "Alerts normalised: no new alert events for the quiet period", automatic=True),
-    Item("tickets", 3, "Jira tickets resolved, with the root cause recorded", automatic=True),
-    Item("status_page", 4, "Status page and customer communication given their final update"),
-    Item("postmortem", 5, "Post-mortem date set", needs_date=True),
+_IN_ORDER = (
+    Item("logs", "Logs collected (queue worker, backend API, Redis) and uploaded to the incident folder"),
+    Item("timeline", "Timeline, decisions and remaining risks documented"),
+    Item("normalised", "Alerts normalised: no new alert events for the quiet period", automatic=True),
+    Item("tickets", "Jira tickets resolved, with the root cause recorded", automatic=True),
+    Item("status_page", "Status page and customer communication given their final update"),
+    Item("postmortem", "Post-mortem date set", needs_date=True),
 )
+ITEMS = tuple(replace(item, step=number) for number, item in enumerate(_IN_ORDER, start=1))
 BY_KEY = {item.key: item for item in ITEMS}
 
 
@@ -73,21 +76,46 @@ def missing(found: list[State]) -> list[str]:
     ]
 
 
+def concerned_alerts(incident: Incident) -> QuerySet[Alert]:
+    """The alerts that say whether the incident's trouble goes on: its own, and every alert on one
+    of its queues, joined or not (an alert joins only at the next evaluation). An alert about every
+    queue (Redis, telemetry) concerns any incident; an incident about every queue, or about none
+    named, is concerned by every alert."""
+    queues = [queue for queue in incident.queues if queue]
+    if not queues or "" in incident.queues:
+        return Alert.objects.all()
+    return Alert.objects.filter(Q(incident_link__incident=incident) | Q(queue__in=queues) | Q(queue=""))
+
+
+def _firing(alert: Alert, incident: Incident) -> str:
+    link = getattr(alert, "incident_link", None)
+    if link is not None and link.incident_id == incident.pk:
+        return f"alert {alert.pk}"
+    return (
+        f"alert {alert.pk} ({alert.get_kind_display()} on {alert.queue or 'all queues'}, "
+        "not in this incident)"
+    )
+
+
 def _normalised(incident: Incident, now: datetime, timing: Timing) -> tuple[bool, str]:
-    alerts = list(incident.alerts.all())
-    firing = [alert.pk for alert in alerts if alert.firing]
+    """Never while an alert of the incident, or of its queues, fires; then once no alert event
+    (firing, escalation, dead-letter, unacknowledged) came for timing.normalised."""
+    concerned = concerned_alerts(incident)
+    firing = list(concerned.filter(state=Alert.State.FIRING).select_related("incident_link").order_by("pk"))
     if firing:
-        return False, f"alert {', '.join(map(str, firing))} still firing"
-    if not alerts:
-        return True, "the incident has no alerts"
-    last = max(max(alert.started_at, alert.critical_since or alert.started_at) for alert in alerts)
+        return False, f"{', '.join(_firing(alert, incident) for alert in firing)} still firing"
+    # Its own alerts; with none (opened by hand), whatever fired on its queues.
+    alerts = incident.alerts.all() if incident.alerts.exists() else concerned
+    events = alerts.aggregate(started=Max("started_at"), critical=Max("critical_since"))
     told = (
         Notification.objects.filter(alert__in=alerts)
         .exclude(event=Notification.Event.RESOLVED)
         .aggregate(last=Max("created_at"))["last"]
     )
-    last = max(last, told or last)
-    quiet = now - last
+    moments = [moment for moment in (events["started"], events["critical"], told) if moment is not None]
+    if not moments:
+        return True, "no alert of the incident or its queues has fired"
+    quiet = now - max(moments)
     if quiet < timing.normalised:
         return (
             False,

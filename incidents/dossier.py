@@ -17,10 +17,7 @@ from alerting.content import human_delta
 from incidents import checklist, timeline
 from incidents.models import Incident, Role
 from incidents.timing import Timing
-
-
-def _when(moment: datetime | None) -> str:
-    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M:%S %Z") if moment else ""
+from mrdj.times import shown
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -112,7 +109,7 @@ def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
 
 
 def _local(iso: str | None) -> str:
-    return _when(datetime.fromisoformat(iso)) if iso else ""
+    return shown(datetime.fromisoformat(iso)) if iso else ""
 
 
 def as_markdown(data: dict[str, Any]) -> str:

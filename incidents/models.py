@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from alerting.models import Alert, DrActivation, Severity
 from mrdj import audit
+from mrdj.times import shown
 
 
 class Incident(models.Model):
@@ -146,7 +147,7 @@ class Entry(models.Model):
         verbose_name_plural = "entries"
 
     def __str__(self) -> str:
-        return f"{self.at:%Y-%m-%d %H:%M} {self.kind}: {self.text[:60]}"
+        return f"{shown(self.at)} {self.kind}: {self.text[:60]}"
 
 
 class Ticket(models.Model):

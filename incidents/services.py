@@ -23,6 +23,7 @@ from incidents.timing import Timing
 from integrations.queues import QUEUES
 from mrdj import audit
 from mrdj.text import one_line_problem, text_problem
+from mrdj.times import shown
 
 log = logging.getLogger(__name__)
 
@@ -109,10 +110,8 @@ def claim_role(
         if current is not None and current.holder == fields["actor"]:
             return current
         if current is not None and not take_over:
-            since = timezone.localtime(current.since)
-            raise IncidentError(
-                f"role: {current.holder} is {label} since {since:%H:%M}; take over explicitly"
-            )
+            since = shown(current.since)
+            raise IncidentError(f"role: {current.holder} is {label} since {since}; take over explicitly")
         try:
             with transaction.atomic():
                 role, _ = Role.objects.update_or_create(

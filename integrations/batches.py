@@ -22,6 +22,7 @@ from integrations import breaker, postgres
 from integrations.delivery import Outcome, QueueSettings, retry_delay_ms
 from integrations.models import WAITING, Attempt, Job, QueueCounter, Status, UpstreamState
 from integrations.queues import QUEUES, Queue
+from mrdj.api import UNSTORABLE
 from mrdj.config import get_config
 
 CLAIM_NOTED_EVERY = timedelta(seconds=1)  # last_claim_at is written at most this often
@@ -219,6 +220,7 @@ def _next_state(
         "finished_at": now if status in (Status.DONE, Status.DEAD) else None,
         "status_code": outcome.status_code,
         "error": outcome.error[:500],
+        "answer": UNSTORABLE.sub("\ufffd", outcome.answer),
         "attempts": attempts,
         "number": job.attempts,
         "started_at": result.started_at,
@@ -252,6 +254,7 @@ def _finish_portable(queue: str, values: list[dict]) -> set[int]:
                 duration_ms=row["duration_ms"],
                 status_code=row["status_code"],
                 error=row["error"],
+                answer=row["answer"],
                 outcome=row["status"] if done else "stale",
                 counted=row["counted"],
             )

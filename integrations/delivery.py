@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC
 
+from integrations.models import ANSWER_CHARS
 from integrations.queues import Queue
 from mrdj import http
 from mrdj.config import Config
@@ -28,6 +29,7 @@ class Outcome:
     # The answer says the upstream itself is down (no connection, a timeout, a 5xx): what
     # the circuit breaker counts. A 429 or 503 with Retry-After pauses the queue instead.
     upstream_down: bool = False
+    answer: str = ""  # the first characters of the answer body, for the job's page
 
     @property
     def pauses(self) -> bool:
@@ -118,8 +120,9 @@ def post(url: str, token: str, payload: dict, idempotency_key: str, settings: Qu
         return Outcome(False, True, None, f"network error ({error})", _since(started), upstream_down=True)
     duration = _since(started)
     code = response.status
+    answer = response.body[: ANSWER_CHARS * 4].decode("utf-8", "replace")[:ANSWER_CHARS]
     if 200 <= code < 300:
-        return Outcome(True, False, code, "", duration)
+        return Outcome(True, False, code, "", duration, answer=answer)
     retryable = code in RETRYABLE_STATUS or code >= 500
     retry_after = parse_retry_after(response.headers.get("Retry-After")) if code in (429, 503) else None
     return Outcome(
@@ -130,6 +133,7 @@ def post(url: str, token: str, payload: dict, idempotency_key: str, settings: Qu
         duration,
         retry_after,
         upstream_down=code >= 500 and retry_after is None,
+        answer=answer,
     )
 
 

@@ -13,7 +13,7 @@ import time
 
 from django.db import close_old_connections, connections
 
-from integrations import dispatch, engine, heartbeat
+from integrations import dispatch, engine, heartbeat, history
 from integrations.batches import release_expired_claims
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,7 @@ class InProcessWorker:
             try:
                 if dispatch.uses_broker():
                     dispatch.inprocess_wake.wait(self.poll_seconds)
+                    history.sample_if_due()  # the charts go on while the workers are away
                     continue
                 engine.engine().run(
                     queues,
@@ -77,9 +78,10 @@ class InProcessWorker:
         connections.close_all()
 
     def _upkeep(self) -> None:
-        """Between rounds: say we are alive, release the claims of dead workers, keep the
-        connection within CONN_MAX_AGE."""
+        """Between rounds: say we are alive, sample the charts' history, release the claims of
+        dead workers, keep the connection within CONN_MAX_AGE."""
         heartbeat.beat("in-process")
+        history.sample_if_due()
         now = time.monotonic()
         if now >= self._next_claim_check:
             self._next_claim_check = now + self.claims_every_seconds

@@ -38,7 +38,7 @@ def beat(kind: str) -> None:
     if time.monotonic() - _last_beat < EVERY_SECONDS:
         return
     _last_beat = time.monotonic()
-    _record(kind)
+    record(kind)
 
 
 def alive(within: timedelta = ALIVE_WITHIN) -> list[WorkerHeartbeat]:
@@ -62,7 +62,8 @@ def on_pool_child_start(**kwargs) -> None:
     _last_beat = 0.0
 
 
-def _record(kind: str) -> None:
+def record(kind: str) -> None:
+    """Record this process as alive now (beat() does it at most every few seconds)."""
     WorkerHeartbeat.objects.update_or_create(name=_name(), defaults={"kind": kind, "seen_at": timezone.now()})
 
 
@@ -70,7 +71,7 @@ def on_worker_init(**kwargs) -> None:
     """Celery's worker_init, before the pool starts: the worker counts as alive from the
     start, so that its pool's first evaluation does not page 'no worker' about itself."""
     try:
-        _record("celery")
+        record("celery")
     except Exception:  # the database may be down at start; the pulse records it later
         log.warning("worker heartbeat not recorded at start", exc_info=True)
     finally:
@@ -89,7 +90,7 @@ class _WorkerPulse(threading.Thread):
         while True:
             try:
                 close_old_connections()
-                _record("celery")
+                record("celery")
             except Exception:
                 log.warning("worker heartbeat not recorded", exc_info=True)
             if self.stopping.wait(EVERY_SECONDS):

@@ -6,6 +6,7 @@ from django.db import models
 from django.db.models import F
 
 from integrations.queues import QUEUE_CHOICES
+from mrdj.times import shown
 
 
 class Status(models.TextChoices):
@@ -14,9 +15,11 @@ class Status(models.TextChoices):
     ACTIVE = "active", "in flight"  # claimed by a worker
     DONE = "done", "delivered"
     DEAD = "dead", "dead-letter"  # waits for an operator's replay
+    CANCELLED = "cancelled", "cancelled"  # an operator chose not to send it; kept, never tried again
 
 
 WAITING = (Status.PENDING, Status.RETRY)
+CANCELLABLE = (Status.PENDING, Status.RETRY, Status.DEAD)  # not in flight, not delivered
 
 
 class JobQuerySet(models.QuerySet):
@@ -36,6 +39,12 @@ class Job(models.Model):
     queue = models.CharField("queue", max_length=32, choices=QUEUE_CHOICES)
     status = models.CharField("status", max_length=16, choices=Status.choices, default=Status.PENDING)
     payload = models.JSONField("payload", help_text="The JSON object POSTed to the upstream.")
+    original_payload = models.JSONField(
+        "original payload",
+        null=True,
+        blank=True,
+        help_text="As intake accepted it, kept when an operator edits the payload.",
+    )
     idempotency_key = models.CharField(
         "idempotency key",
         max_length=200,
@@ -78,10 +87,14 @@ class Job(models.Model):
         permissions = [
             ("flush_job", "Can flush a queue (retry its waiting jobs now)"),
             ("replay_job", "Can replay dead-letter jobs"),
+            ("cancel_job", "Can cancel jobs, and edit a job's payload to send it again"),
         ]
 
     def __str__(self) -> str:
         return f"{self.queue} job {self.pk} ({self.status})"
+
+
+ANSWER_CHARS = 200
 
 
 class Attempt(models.Model):
@@ -93,6 +106,13 @@ class Attempt(models.Model):
     duration_ms = models.PositiveIntegerField("duration (ms)")
     status_code = models.PositiveIntegerField("HTTP status", null=True, blank=True)
     error = models.CharField("error", max_length=500, blank=True)
+    answer = models.CharField(
+        "answer",
+        max_length=ANSWER_CHARS,
+        blank=True,
+        db_default="",
+        help_text="The first characters of the upstream's answer body.",
+    )
     outcome = models.CharField("outcome", max_length=16, help_text="done, retry, dead or stale")
     counted = models.BooleanField(
         "counted",
@@ -204,3 +224,31 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} worker {self.name}"
+
+
+class QueueSample(models.Model):
+    """A queue's figures at one moment, for the dashboard's charts: one row per minute for a
+    day, one per ten minutes for a week (integrations.history writes and prunes them)."""
+
+    queue = models.CharField("queue", max_length=32)
+    resolution_s = models.PositiveIntegerField("resolution (s)", help_text="60 or 600")
+    at = models.DateTimeField("at", help_text="Start of the period the sample covers.")
+    backlog = models.PositiveIntegerField("backlog")
+    retrying = models.PositiveIntegerField("waiting to retry")
+    retry_age_ms = models.BigIntegerField("retry age (ms)")
+    dead_letter = models.PositiveIntegerField("dead-letter")
+    delivered = models.PositiveIntegerField("delivered in the period")
+    failed = models.PositiveIntegerField("failed tries in the period")
+    latency_p50_ms = models.BigIntegerField("delivery latency p50 (ms)", null=True, blank=True)
+    latency_p95_ms = models.BigIntegerField("delivery latency p95 (ms)", null=True, blank=True)
+    attempts_upto = models.BigIntegerField(
+        "tries up to", help_text="The last try (Attempt id) the period counted: the next starts after it."
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["queue", "resolution_s", "at"], name="queue_sample_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.queue} at {shown(self.at)} ({self.resolution_s} s)"

@@ -78,9 +78,10 @@ WITH relaxed AS (
     SELECT * FROM unnest(
         %(id)s::bigint[], %(token)s::text[], %(status)s::text[], %(next_attempt_at)s::timestamptz[],
         %(finished_at)s::timestamptz[], %(status_code)s::int[], %(error)s::text[], %(attempts)s::int[],
-        %(number)s::int[], %(started_at)s::timestamptz[], %(duration_ms)s::int[], %(counted)s::bool[]
+        %(number)s::int[], %(started_at)s::timestamptz[], %(duration_ms)s::int[], %(counted)s::bool[],
+        %(answer)s::text[]
     ) AS row (id, token, status, next_attempt_at, finished_at, status_code, error, attempts,
-              number, started_at, duration_ms, counted)
+              number, started_at, duration_ms, counted, answer)
 ), finished AS (
     UPDATE {job} AS job
     SET status = input.status, next_attempt_at = input.next_attempt_at, finished_at = input.finished_at,
@@ -90,9 +91,10 @@ WITH relaxed AS (
     WHERE job.id = input.id AND job.status = 'active' AND job.claim_token = input.token
     RETURNING job.id, job.status
 ), attempt AS (
-    INSERT INTO {attempt} (job_id, number, started_at, duration_ms, status_code, error, outcome, counted)
+    INSERT INTO {attempt} (job_id, number, started_at, duration_ms, status_code, error, outcome, counted,
+                           answer)
     SELECT input.id, input.number, input.started_at, input.duration_ms, input.status_code, input.error,
-           CASE WHEN finished.id IS NULL THEN 'stale' ELSE input.status END, input.counted
+           CASE WHEN finished.id IS NULL THEN 'stale' ELSE input.status END, input.counted, input.answer
     FROM input LEFT JOIN finished ON finished.id = input.id
 ), counted AS (
     INSERT INTO {counter} AS counter (queue, status, count)
@@ -115,6 +117,7 @@ FINISH_COLUMNS = (
     "started_at",
     "duration_ms",
     "counted",
+    "answer",
 )
 
 ENQUEUE = """

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from integrations import engine, heartbeat, services
+from integrations import engine, heartbeat, history, services
 
 
 @shared_task(name="integrations.drain", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
@@ -13,4 +13,5 @@ def drain(queue: str) -> dict:
 @shared_task(name="integrations.reconcile", ignore_result=True)
 def reconcile() -> dict[str, int]:
     heartbeat.forget_old()
+    history.sample_if_due()
     return services.reconcile()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.http import HttpRequest, JsonResponse
@@ -26,17 +26,21 @@ class BadRequest(Exception):
 
 def moment(raw: str, name: str) -> datetime | None:
     """An ISO 8601 date, or date and time, from a query or form field (None when empty); without a
-    zone, in the current one (the operator's)."""
+    zone, in the current one (the operator's). Returned in UTC: PostgreSQL refuses offsets past
+    15:59 that Python accepts (+16:00), and would fail in the middle of a streamed answer."""
     raw = raw.strip()
     if not raw:
         return None
     try:
         parsed = datetime.fromisoformat(raw)
+        aware = timezone.make_aware(parsed) if timezone.is_naive(parsed) else parsed
+        return aware.astimezone(UTC)
     except ValueError:
         raise BadRequest(
             f"'{name}' is not an ISO 8601 date or date and time, such as 2026-11-01T00:00:00Z"
         ) from None
-    return timezone.make_aware(parsed) if timezone.is_naive(parsed) else parsed
+    except OverflowError:
+        raise BadRequest(f"'{name}' is out of range once converted to UTC") from None
 
 
 def json_error(message: str, status: int) -> JsonResponse:

@@ -11,7 +11,7 @@ from alerting.models import Alert, Silence
 from integrations.models import Job, Status
 from mrdj.models import AuditEvent
 from tests.conftest import TOKENS
-from tests.support import csrf_client, put_jobs, staff
+from tests.support import csrf_client, flowing, put_jobs, staff
 
 pytestmark = pytest.mark.django_db
 PAGES = ["/dashboard/", "/dashboard/flags/", "/dashboard/alerts/", "/dashboard/health/",
@@ -48,6 +48,7 @@ def test_staff_see_every_page(managed_env, jobs, page):
 
 
 def test_the_queue_cards_show_the_figures_of_metrics_queues_and_a_severity(managed_env, jobs):
+    flowing(managed_env)
     managed_env.update({"ALERT_QUEUE_WARNING_BACKLOG": "2", "ALERT_QUEUE_CRITICAL_BACKLOG": "10"})
     client = Client()
     client.force_login(staff())
@@ -62,7 +63,7 @@ def test_the_queue_cards_show_the_figures_of_metrics_queues_and_a_severity(manag
     assert "Runbook" in cards["rentguy"]["hint"]
     assert cards["sevensa"]["severity"] == "ok" and cards["sevensa"]["hint"] == ""
     page = client.get("/dashboard/").content.decode()
-    assert 'data-confirm="Flush 3 job(s) waiting to retry on rentguy?"' in page
+    assert 'data-confirm="rentguy: 3 waiting, 3 of them retrying: flush retries those 3 now. Flush?"' in page
     assert 'data-confirm="Replay 2 dead-letter job(s) on rentguy?"' in page
     assert '<span class="badge warning">warning</span>' in page
 
@@ -94,7 +95,7 @@ def test_a_queue_card_says_when_its_upstream_is_down_and_why(managed_env, jobs):
     page = client.get("/dashboard/").content.decode()
     cards = client.get("/dashboard/queues.json").json()["queues"]
 
-    since = f"{timezone.localtime(opened):%H:%M:%S %Z}"
+    since = f"{timezone.localtime(opened):%Y-%m-%d %H:%M:%S %Z}"
     assert f"DOWN since {since}: circuit open, jobs held (no tries counted against them)" in page
     assert "HTTP 502 Bad Gateway" in page
     rentguy = next(card for card in cards if card["queue"] == "rentguy")

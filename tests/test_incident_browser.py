@@ -46,8 +46,13 @@ def test_an_incident_walked_from_critical_alert_to_resolved(browser_page, webhoo
     page.wait_for_url(re.compile(rf"/dashboard/incidents/{incident.pk}/$"))
     overdue = page.locator("[data-deadline]").filter(has_text="Incident Commander")
     assert "overdue by" in overdue.inner_text()
-    opened = page.locator("time[data-local]").first.inner_text()
-    assert re.search(r"\b(EST|GMT-5)\b", opened), opened  # the operator's timezone, not CET
+    opened = page.locator("time[data-local]").first
+    # One zone for everyone, named: TIME_ZONE (Amsterdam), even for a browser in New York,
+    # so that pages, forms, chat messages and the dossier agree; then how long ago.
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d CET", opened.inner_text()), opened.inner_text()
+    assert re.fullmatch(
+        r"\s*\(\d+ (s|min \d+ s) ago\)", opened.locator("xpath=following-sibling::span[1]").inner_text()
+    )
     browser_page.screenshot("2-critical")
 
     browser_page.goto("/dashboard/alerts/")

@@ -86,7 +86,7 @@ def test_a_scripted_incident_from_critical_alert_to_dossier(fake_jira, webhooks,
         "jira: Jira OPS-1 told of the resolution",
         "incident: Root cause: The RentGuy API key expired",
         "incident: Ticked step 1: Logs collected",
-        "incident: Ticked step 5: Post-mortem date set (2026-12-03)",
+        "incident: Ticked step 6: Post-mortem date set (2026-12-03)",
         f"incident: Resolved by {bob.username}, Incident Commander.",
     ]
     positions = []
@@ -109,9 +109,9 @@ def test_a_scripted_incident_from_critical_alert_to_dossier(fake_jira, webhooks,
         "| Jira | OPS-1 (Done) |",
         f"| Incident Commander | {bob.username} |",
         "- [x] 3. Alerts normalised: no new alert events for the quiet period (verified by mrdj)",
-        "- [x] 3. Jira tickets resolved, with the root cause recorded (verified by mrdj): "
+        "- [x] 4. Jira tickets resolved, with the root cause recorded (verified by mrdj): "
         "OPS-1 resolved in Jira",
-        "- [x] 5. Post-mortem date set: post-mortem on 2026-12-03",
+        "- [x] 6. Post-mortem date set: post-mortem on 2026-12-03",
         f"### Alert {alert.pk}: critical backlog on rentguy",
     ):
         assert line in markdown, line

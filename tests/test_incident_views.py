@@ -114,7 +114,7 @@ def test_a_refused_action_says_why_and_changes_nothing(incident):
     assert message.startswith(
         "Incident Commander: nobody holds the role; only the Incident Commander can resolve"
     )
-    assert "step 1: Logs collected" in message and "step 5: Post-mortem date set" in message
+    assert "step 1: Logs collected" in message and "step 6: Post-mortem date set" in message
     response = client.post(
         f"/dashboard/incidents/{incident.pk}/checklist",
         {"csrfmiddlewaretoken": token, "item": "postmortem", "value": "soon"},

@@ -19,7 +19,7 @@ from incidents.timing import Timing
 from integrations.models import Status
 from mrdj.models import AuditEvent
 from tests.conftest import wait_until
-from tests.support import put_jobs, staff
+from tests.support import csrf_client, put_jobs, staff
 from tests.test_alert_lifecycle import clear_queue
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -322,6 +322,84 @@ def test_the_normalised_item_holds_once_no_alert_event_came_for_the_quiet_period
     assert normalised(t0 + 30 * MINUTE)[0] is True
 
 
+def normalised_item(incident: Incident, now) -> tuple[bool, str]:
+    state = next(s for s in checklist.states(incident, now, Timing.read()) if s.item.key == "normalised")
+    return state.done, state.detail
+
+
+def test_an_incident_opened_by_hand_is_not_normalised_while_an_alert_of_its_queue_fires(hooks):
+    """The on-call report: opened by hand while a warning on its queue fired, not joined yet."""
+    t0 = timezone.now()
+    put_jobs("rentguy", Status.PENDING, 2)
+    alerting.evaluate(t0)  # a warning: no incident takes it, so it stays unlinked
+    alert = Alert.objects.get(queue="rentguy", state="firing")
+    assert not alert.incidents.exists()
+    incident = services.open_incident(
+        "RentGuy slow", "warning", ["rentguy"], staff("add_incident"), now=t0 + MINUTE
+    )
+    assert normalised_item(incident, t0 + MINUTE) == (
+        False,
+        f"alert {alert.pk} (backlog on rentguy, not in this incident) still firing",
+    )
+    alerting.evaluate(t0 + MINUTE + timedelta(seconds=1))  # it joins
+    assert list(incident.alerts.all()) == [alert]
+    assert normalised_item(incident, t0 + 2 * MINUTE) == (False, f"alert {alert.pk} still firing")
+
+
+def test_an_incident_without_alerts_waits_for_its_queues_to_be_quiet(managed_env):
+    managed_env.set("INCIDENT_NORMALISED_MS", str(10 * 60_000))
+    t0 = timezone.now()
+    user = staff("add_incident")
+    incident = services.open_incident("RentGuy slow", "warning", ["rentguy"], user, now=t0)
+    everything = services.open_incident("Status page down", "warning", [], user, now=t0)
+    assert normalised_item(incident, t0) == (True, "no alert of the incident or its queues has fired")
+
+    other = Alert.objects.create(queue="sevensa", kind=Kind.BACKLOG, severity=Severity.WARNING, started_at=t0)
+    assert normalised_item(incident, t0)[0] is True  # another queue's trouble
+    assert normalised_item(everything, t0) == (
+        False,
+        f"alert {other.pk} (backlog on sevensa, not in this incident) still firing",
+    )
+    Alert.objects.filter(pk=other.pk).update(state=Alert.State.RESOLVED, resolved_at=t0 + MINUTE)
+
+    redis = Alert.objects.create(
+        queue="", kind=Kind.BROKER_UNREACHABLE, severity=Severity.CRITICAL, started_at=t0 + MINUTE
+    )
+    assert normalised_item(incident, t0 + MINUTE) == (
+        False,
+        f"alert {redis.pk} (broker unreachable on all queues, not in this incident) still firing",
+    )
+    Alert.objects.filter(pk=redis.pk).update(state=Alert.State.RESOLVED, resolved_at=t0 + 2 * MINUTE)
+
+    # Resolved before it could join: the quiet period counts from its last event.
+    Alert.objects.create(
+        queue="rentguy",
+        kind=Kind.BACKLOG,
+        severity=Severity.WARNING,
+        state=Alert.State.RESOLVED,
+        started_at=t0 + 2 * MINUTE,
+        resolved_at=t0 + 3 * MINUTE,
+    )
+    assert normalised_item(incident, t0 + 5 * MINUTE) == (
+        False,
+        "last alert event 3 min ago; holds after 10 min",
+    )
+    assert normalised_item(incident, t0 + 12 * MINUTE) == (True, "no new alert event for 10 min")
+
+
+def test_the_checklist_items_are_numbered_one_to_n_in_order(hooks):
+    assert [item.step for item in checklist.ITEMS] == list(range(1, len(checklist.ITEMS) + 1))
+    incident = critical_on("rentguy", timezone.now())
+    found = checklist.states(incident, timezone.now(), Timing.read())
+    assert [state.item.key for state in found] == [item.key for item in checklist.ITEMS]
+    steps = [message.split(":")[0] for message in checklist.missing(found)]
+    assert steps == [f"step {number}" for number in range(1, 7)]
+    client, _ = csrf_client(staff())
+    page = client.get(f"/dashboard/incidents/{incident.pk}/").content.decode()
+    for number in range(1, 7):
+        assert page.count(f"<strong>{number}.</strong>") == 1, number
+
+
 def test_the_jira_item_holds_once_every_ticket_is_resolved_with_the_root_cause_on_it(fake_jira, managed_env):
     managed_env.set("ALERT_JIRA_RESOLVE_TRANSITION", "Done")
     t0 = timezone.now()
@@ -384,9 +462,9 @@ def test_resolve_is_refused_naming_what_is_missing_then_accepted(hooks, managed_
         "step 2: Timeline, decisions and remaining risks documented (to be ticked by a person)",
         "step 3: Alerts normalised: no new alert events for the quiet period "
         f"(alert {alert.pk} still firing)",
-        "step 3: Jira tickets resolved, with the root cause recorded (record the root cause)",
-        "step 4: Status page and customer communication given their final update (to be ticked by a person)",
-        "step 5: Post-mortem date set (to be ticked by a person)",
+        "step 4: Jira tickets resolved, with the root cause recorded (record the root cause)",
+        "step 5: Status page and customer communication given their final update (to be ticked by a person)",
+        "step 6: Post-mortem date set (to be ticked by a person)",
     ]
     clear_queue("rentguy")
     alerting.evaluate(t0 + 3 * MINUTE)

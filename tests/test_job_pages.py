@@ -152,3 +152,28 @@ def test_the_root_leads_to_the_dashboard_and_the_login_page_is_mrdjs():
     assert client.get("/")["Location"] == "/dashboard/"
     login = client.get("/admin/login/").content.decode()
     assert "<title>Log in | mrdj</title>" in login and "Django administration" not in login
+
+
+def test_a_payload_search_reads_a_bounded_window_and_offers_to_go_further_back(jobs, monkeypatch):
+    from dashboard import job_pages
+
+    monkeypatch.setattr(job_pages, "SEARCH_WINDOW", 2)
+    monkeypatch.setattr(job_pages, "SEARCH_WINDOWS", 1)
+    for _ in range(3):
+        job(Status.DONE)  # newer jobs without the text
+    client = Client()
+    client.force_login(staff())
+
+    page = client.get("/dashboard/queues/rentguy/jobs?q=Jansen").content.decode()
+    assert 'data-job="' not in page and "data-searched-to" in page
+    older = page.split('rel="next" href="')[1].split('"')[0].replace("&amp;", "&")
+    found = []
+    while older and not found:  # Search older jobs, window by window
+        found = listed(client, older)
+        next_page = client.get(f"/dashboard/queues/rentguy/jobs{older}").content.decode()
+        older = (
+            next_page.split('rel="next" href="')[1].split('"')[0].replace("&amp;", "&")
+            if 'rel="next"' in next_page
+            else ""
+        )
+    assert found == [jobs["a"].pk]

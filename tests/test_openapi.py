@@ -47,7 +47,9 @@ def test_every_answer_of_the_machine_api_matches_the_document(managed_env, close
             [str(Path(sys.executable).parent / "schemathesis"), "run", str(ROOT / "docs" / "openapi.yaml")]
             + ["--url", base_url, "--header", f"Authorization: Bearer {TOKEN}"]
             + ["--checks", "all", "--exclude-checks", EXCLUDED_CHECKS]
-            + ["--max-examples", "60", "--seed", "20261203", "--workers", "2", "--no-color"]
+            # One worker: two threads compiling at once hit CPython 3.11's "AST constructor
+            # recursion depth mismatch" inside schemathesis now and then (a runtime error, not ours).
+            + ["--max-examples", "60", "--seed", "20261203", "--workers", "1", "--no-color"]
             + ["--generation-database", "none"],
             cwd=tmp_path,
             capture_output=True,
@@ -57,4 +59,4 @@ def test_every_answer_of_the_machine_api_matches_the_document(managed_env, close
     log = (tmp_path / "web.log").read_text(errors="replace")
     assert run.returncode == 0, run.stdout[-12_000:] + run.stderr[-2000:]
     assert "Traceback" not in log, log[-4000:]
-    assert "10 selected / 10 total" in run.stdout
+    assert "11 selected / 11 total" in run.stdout

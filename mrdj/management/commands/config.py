@@ -12,6 +12,7 @@ from mrdj import configuration
 from mrdj.declarations import REGISTRY
 from mrdj.env_example import example_text, markdown_table
 from mrdj.models import ConfigVersion
+from mrdj.times import shown
 
 
 class Command(BaseCommand):
@@ -84,7 +85,7 @@ class Command(BaseCommand):
         for version in ConfigVersion.objects.all()[:50]:
             changed = ", ".join(f"{n} {c['before']!r} -> {c['after']!r}" for n, c in version.changes.items())
             note = f" [{version.note}]" if version.note else ""
-            when = f"{version.created_at:%Y-%m-%d %H:%M:%S %Z}"
+            when = shown(version.created_at)
             self.stdout.write(f"{version.pk:>4}  {when}  {version.actor}{note}: {changed}")
 
     def _version(self, number: int) -> ConfigVersion:
