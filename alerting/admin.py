@@ -4,7 +4,7 @@ from django.contrib import admin, messages
 from django.utils import timezone
 
 from alerting import services
-from alerting.models import Alert, Delivery, DrActivation, Notification, Silence, Threshold
+from alerting.models import Alert, Delivery, DrActivation, Notification, Silence, SlackUser, Threshold
 from alerting.thresholds import inherited
 from mrdj import audit
 from mrdj.admin import ReadOnlyAdmin
@@ -152,3 +152,11 @@ class SilenceAdmin(admin.ModelAdmin):
 @admin.register(DrActivation)
 class DrActivationAdmin(ReadOnlyAdmin):
     list_display = ("triggered_at", "reason", "ended_at")
+
+
+@admin.register(SlackUser)
+class SlackUserAdmin(admin.ModelAdmin):
+    """Link Slack users to mrdj users, for the Acknowledge button in Slack."""
+
+    list_display = ("slack_user_id", "user")
+    search_fields = ("slack_user_id", "user__username", "user__email")

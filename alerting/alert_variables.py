@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mrdj.declarations import Kind, Variable, declare
-from mrdj.variables import JIRA, THRESHOLDS, WEBHOOKS
+from mrdj.variables import JIRA, TELEMETRY, THRESHOLDS, WEBHOOKS
 
 MS, INT, URL, LIST, TEXT = Kind.MS, Kind.INT, Kind.URL, Kind.LIST, Kind.TEXT
 
@@ -18,8 +18,8 @@ declare(
         LIST,
         "",
         "Webhook URLs, comma-separated: Slack, Discord, MS Teams or generic JSON, recognised from the "
-        "URL or named with a prefix (slack+https://..., teams+..., discord+..., json+...). Secrets: "
-        "mrdj shows and stores only their service and host.",
+        "URL or named with a prefix (slack+https://..., teams+..., discord+..., json+...); PagerDuty as "
+        "pagerduty+<integration key>. Secrets: mrdj shows and stores only their service and host.",
         WEBHOOKS,
         secret=True,
     ),
@@ -85,6 +85,24 @@ declare(
         "DR trigger: a critical alert firing this long; also two queues critical at once, or "
         "telemetry silent while an alert fires.",
     ),
+    # The dead-man's switch (alerting/deadman.py); its interval is read by the settings (mrdj/variables.py).
+    Variable(
+        "HEARTBEAT_URL",
+        URL,
+        "",
+        "Dead-man's switch: a healthchecks.io-style ping URL; mrdj pings it every HEARTBEAT_INTERVAL_MS "
+        "while the reconciler and the alert evaluation run, <url>/fail with the reason when they do not. "
+        "Empty: no pings.",
+        WEBHOOKS,
+        secret=True,
+    ),
+    _ms(
+        "HEARTBEAT_STALE_MS",
+        "120000",
+        "The reconciler or the alert evaluation not run for this long makes the dead-man's switch send "
+        "its failure ping.",
+        minimum=1000,
+    ),
     _ms("ALERT_HTTP_CONNECT_TIMEOUT_MS", "3000", "Connect timeout of one webhook delivery.", minimum=1),
     _ms("ALERT_HTTP_READ_TIMEOUT_MS", "5000", "Read timeout of one webhook delivery.", minimum=1),
     _ms(
@@ -96,6 +114,25 @@ declare(
     _ms("ALERT_DELIVERY_RETRY_MAX_MS", "300000", "Longest wait between deliveries (it doubles).", minimum=1),
     Variable("ALERT_DELIVERY_MAX_ATTEMPTS", INT, "8", "Tries of one delivery.", WEBHOOKS, minimum=1),
     Variable("ALERT_SENDER_THREADS", INT, "8", "Deliveries one process sends at once.", WEBHOOKS, minimum=1),
+    # PagerDuty: outbound through the pagerduty+<key> entries above, inbound through its v3 webhooks.
+    Variable(
+        "ALERT_PAGERDUTY_EVENTS_URL",
+        URL,
+        "https://events.pagerduty.com/v2/enqueue",
+        "PagerDuty's Events API v2 endpoint, for the pagerduty+<integration key> targets "
+        "(EU accounts may use https://events.eu.pagerduty.com/v2/enqueue).",
+        WEBHOOKS,
+    ),
+    Variable(
+        "PAGERDUTY_WEBHOOK_SECRET",
+        LIST,
+        "",
+        "Signing secret of the PagerDuty v3 webhook subscription that posts to "
+        "/integrations/pagerduty/webhook; during a rotation the old and the new, comma-separated. "
+        "Empty: every PagerDuty webhook is refused.",
+        WEBHOOKS,
+        secret=True,
+    ),
     # Thresholds: the default row's values wherever the admin's row leaves a field empty.
     Variable(
         "ALERT_QUEUE_WARNING_BACKLOG",
@@ -148,6 +185,25 @@ declare(
     Variable("ALERT_JIRA_ISSUE_TYPE", TEXT, "Task", "Issue type of the tickets.", JIRA),
     Variable("ALERT_JIRA_USER", TEXT, "", "Basic auth: the Atlassian account's e-mail.", JIRA),
     Variable("ALERT_JIRA_TOKEN", TEXT, "", "Basic auth: the account's API token.", JIRA, secret=True),
+    Variable(
+        "SLACK_SIGNING_SECRET",
+        TEXT,
+        "",
+        "The Slack app's signing secret: Slack alert messages then carry an Acknowledge button, answered "
+        "at /integrations/slack/actions (the app's interactivity request URL).",
+        WEBHOOKS,
+        secret=True,
+    ),
+    Variable(
+        "SLACK_BOT_TOKEN",
+        TEXT,
+        "",
+        "Optional bot token (scope users:read.email): a Slack user not linked under Admin → Slack users "
+        "is matched to the mrdj user with the same e-mail.",
+        WEBHOOKS,
+        secret=True,
+    ),
+    Variable("SLACK_API_URL", URL, "https://slack.com/api", "Slack's Web API, for users.info.", WEBHOOKS),
     _ms("ALERT_JIRA_WARNING_DELAY_MS", "900000", "A warning gets a ticket once it fired this long.", JIRA),
     Variable(
         "ALERT_JIRA_RESOLVE_TRANSITION",
@@ -169,5 +225,23 @@ declare(
         "14400000",
         "Expected resolution named in tickets: this long after a warning started.",
         JIRA,
+    ),
+    # Grafana annotations (alerting/grafana_annotations.py)
+    Variable(
+        "GRAFANA_URL",
+        URL,
+        "",
+        "Grafana's base URL: alerts firing, escalating and resolving, DR activations, flushes, replays "
+        "and flag or configuration changes become annotations tagged mrdj; empty: none are sent.",
+        TELEMETRY,
+        example="https://grafana.example.com",
+    ),
+    Variable(
+        "GRAFANA_API_TOKEN",
+        TEXT,
+        "",
+        "Bearer token of a Grafana service account allowed to write annotations (role Editor).",
+        TELEMETRY,
+        secret=True,
     ),
 )

@@ -141,11 +141,14 @@ def for_alert(alert: Alert, event: str, *, new_dead: int = 0, escalation: str = 
         message = f"resolved: {_headline(alert.kind)}"
     elif event == Notification.Event.ESCALATED:
         message = f"escalated to critical: {message}"
+    elif event == Notification.Event.ACKNOWLEDGED:
+        message = f"{message}, acknowledged by {alert.acknowledged_by_name or 'someone'}"
     queue = queue_name
     return {
         "type": "resolved" if event == Notification.Event.RESOLVED else "alert",
         "event": event,
         "alert_id": alert.pk,
+        "alert_label": alert.label,  # stable per alert: PagerDuty's dedup_key
         "queue": queue,
         "kind": alert.kind,
         "severity": "resolved" if event == Notification.Event.RESOLVED else alert.severity,
@@ -156,6 +159,7 @@ def for_alert(alert: Alert, event: str, *, new_dead: int = 0, escalation: str = 
         "backlog": backlog_text(figures, limits),
         "retry_age": retry_age_text(figures, limits),
         "figures": {key: figures.get(key, 0) for key in ("backlog", "active", "retry_age_ms", "dead_letter")},
+        "limits": limits.as_dict() if limits else {},
         "dead_letter_new": new_dead,
         "facts": facts,
         "runbook": ""
@@ -169,6 +173,9 @@ def for_alert(alert: Alert, event: str, *, new_dead: int = 0, escalation: str = 
 
 def for_dr(reason: str, alerts: list[Alert]) -> dict[str, Any]:
     queues = sorted({alert.queue or "all queues" for alert in alerts}) or ["all queues"]
+    # One line per queue: its alerts of several kinds carry the same figures.
+    per_queue = {alert.queue: alert for alert in sorted(alerts, key=lambda a: a.started_at)}
+    alerts = [per_queue[queue] for queue in sorted(per_queue)]
     message = f"Activate the DR plan: {reason}"
     started = min((alert.started_at for alert in alerts), default=None)
     return {

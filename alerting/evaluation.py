@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from alerting.models import ALL_QUEUES, Kind, Severity
+from alerting.models import ALL_QUEUES, SEVERITY_RANK, Kind, Severity
 from alerting.thresholds import Limits, limits_by_queue
 from integrations import dispatch, services, stalls
 from mrdj import telemetry
@@ -139,3 +139,17 @@ SOURCES: list[Callable[[dict[str, dict[str, Any]]], list[Condition]]] = [
 def current_conditions() -> list[Condition]:
     figures = services.queue_figures()["queues"]
     return [condition for source in SOURCES for condition in source(figures)]
+
+
+def peak(payload: dict[str, Any], condition: Condition) -> dict[str, Any]:
+    """The worst the alert has been: its highest severity, and the figures of the worst moment
+    at that severity (the dossier reports it, not the figures of the last evaluation)."""
+    current = {"severity": condition.severity, "figures": condition.payload.get("figures", {})}
+    before = payload.get("peak")
+    if not before:
+        return current
+
+    def weight(moment: dict[str, Any]) -> tuple[int, int]:
+        return SEVERITY_RANK.get(moment["severity"] or None, 0), moment["figures"].get("backlog") or 0
+
+    return current if weight(current) >= weight(before) else before

@@ -5,7 +5,8 @@ thread per process evaluates, at most every ALERT_EVALUATE_MIN_INTERVAL_MS, so a
 burst of a thousand jobs costs a handful of evaluations and the first crossing
 of a threshold is seen within milliseconds. Started in web processes and in each
 Celery worker process; elsewhere request() does nothing and beat's tick suffices.
-While the queue runs in-process there is no beat, so this thread also ticks.
+While the queue runs in-process there is no beat, so this thread also ticks, and pings the
+dead-man's switch (alerting.deadman) in beat's stead.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import time
 
 from django.db import close_old_connections, connections
 
+from alerting import deadman
 from mrdj.config import get_config
 
 log = logging.getLogger(__name__)
@@ -82,6 +84,8 @@ class Evaluator:
                 log.exception("alert evaluation failed; trying again at the next event or tick")
             finally:
                 close_old_connections()
+            if due and not dispatch.uses_broker():
+                deadman.ping_if_due()  # after a failed tick too: the ping then says what is wrong
             self._stop.wait(config.value("ALERT_EVALUATE_MIN_INTERVAL_MS") / 1000)
         connections.close_all()
 

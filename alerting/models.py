@@ -165,6 +165,12 @@ class Alert(models.Model):
         "Jira claimed until", null=True, blank=True, help_text="One process talks to Jira about it at a time."
     )
     jira_error = models.CharField("last Jira error", max_length=300, blank=True)
+    grafana_annotation_id = models.PositiveBigIntegerField(
+        "Grafana annotation",
+        null=True,
+        blank=True,
+        help_text="The annotation marking it on Grafana's graphs (GRAFANA_URL); a region once resolved.",
+    )
     payload = models.JSONField("payload", default=dict, help_text="The figures and thresholds last seen.")
 
     class Meta:
@@ -199,6 +205,7 @@ class Notification(models.Model):
         DEAD_LETTER = "dead_letter", "more dead-letter jobs"
         UNACKNOWLEDGED = "unacknowledged", "not acknowledged in time"
         RESOLVED = "resolved", "resolved"
+        ACKNOWLEDGED = "acknowledged", "acknowledgement"
         DR = "dr", "activate the DR plan"
         INCIDENT = "incident", "incident reminder or status update"
         SMOKE = "smoke", "smoke test"
@@ -330,3 +337,22 @@ class DrActivation(models.Model):
 
     def __str__(self) -> str:
         return f"DR {shown(self.triggered_at)}: {self.reason}"
+
+
+class SlackUser(models.Model):
+    """Who a Slack user is in mrdj, for the Acknowledge button in Slack. Without a row here,
+    mrdj looks for a staff user with the Slack profile's e-mail (needs SLACK_BOT_TOKEN)."""
+
+    slack_user_id = models.CharField(
+        "Slack user ID",
+        max_length=32,
+        unique=True,
+        help_text="Such as U012AB3CD (Slack: profile → Copy member ID).",
+    )
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name="mrdj user", on_delete=models.CASCADE)
+
+    class Meta:
+        verbose_name = "Slack user"
+
+    def __str__(self) -> str:
+        return f"{self.slack_user_id} → {self.user}"

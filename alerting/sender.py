@@ -111,7 +111,7 @@ def send(delivery_id: int, now: datetime | None = None) -> Delivery | None:
     target = targets.find(delivery.target_hash)
     if target is None:
         return _record_failure(delivery, now, "target is no longer configured", permanent=True)
-    transport = TRANSPORTS[target.service](*_timeouts())
+    transport = TRANSPORTS[target.service](*_timeouts(), secret=target.secret)
     try:
         sent = transport.send(target.url, delivery.notification.content, delivery.channel)
     except TransportError as error:

@@ -112,7 +112,7 @@ def _open(condition: Condition, now: datetime) -> Alert | None:
                 severity=condition.severity,
                 started_at=now,
                 critical_since=now if critical else None,
-                payload=condition.payload,
+                payload={**condition.payload, "peak": evaluation.peak({}, condition)},
             )
     except IntegrityError:  # another evaluator opened it a moment ago
         return Alert.objects.filter(
@@ -122,7 +122,8 @@ def _open(condition: Condition, now: datetime) -> Alert | None:
 
 def _still_firing(alert: Alert, condition: Condition, now: datetime) -> Alert:
     critical = condition.severity == Severity.CRITICAL
-    alert.severity, alert.payload, alert.clear_since = condition.severity, condition.payload, None
+    payload = {**condition.payload, "peak": evaluation.peak(alert.payload, condition)}
+    alert.severity, alert.payload, alert.clear_since = condition.severity, payload, None
     alert.critical_since = (alert.critical_since or now) if critical else None
     Alert.objects.filter(pk=alert.pk).update(
         severity=alert.severity,
@@ -333,10 +334,11 @@ def _dr_trigger(now: datetime, timing: Timing) -> list[Notification]:
 
 
 def acknowledge(alert: Alert, actor: Any, now: datetime | None = None) -> bool:
-    """Record the first responder; False when someone acknowledged it before."""
+    """Record the first responder; False when someone acknowledged it before, or it resolved
+    meanwhile (only the acknowledgement fields change: it never reopens an alert)."""
     now = now or timezone.now()
     fields = audit.actor_fields(actor)
-    won = Alert.objects.filter(pk=alert.pk, acknowledged_at__isnull=True).update(
+    won = Alert.objects.filter(pk=alert.pk, acknowledged_at__isnull=True, state=Alert.State.FIRING).update(
         acknowledged_at=now, acknowledged_by=fields["user"], acknowledged_by_name=fields["actor"]
     )
     alert.refresh_from_db()
@@ -348,6 +350,7 @@ def acknowledge(alert: Alert, actor: Any, now: datetime | None = None) -> bool:
             after={"severity": alert.severity, "state": alert.state, "jira": alert.jira_key},
             at=now,
         )
+        dispatch.notify_acknowledged(alert, now)  # PagerDuty's alert is acknowledged too
         signals.acknowledged.send_robust(sender=Alert, alert=alert, actor=actor, now=now)
     return bool(won)
 

@@ -1,29 +1,37 @@
 """Where notifications go: ALERT_WEBHOOK_URLS and ALERT_SEVERITY_ROUTE, parsed and checked.
 
 Webhook URLs carry their secret in the path, so a target is shown and stored by
-its service and host only, and found again by the fingerprint of its URL.
+its service and host only, and found again by the fingerprint of its URL. A PagerDuty
+entry (pagerduty+<integration key>) has no URL of its own: its secret is the routing key,
+sent to ALERT_PAGERDUTY_EVENTS_URL, and its fingerprint is that of the key.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from alerting.models import Severity
 from mrdj.config import ConfigError, get_config
 
-SERVICES = ("slack", "discord", "teams", "json")
+SERVICES = ("slack", "discord", "teams", "json", "pagerduty")
+# "the 32 character Integration Key" (developer.pagerduty.com, Events API v2: Send an Alert Event).
+ROUTING_KEY = re.compile(r"[A-Za-z0-9]{32}")
 
 
 @dataclass(frozen=True)
 class Target:
     service: str
     url: str
+    secret: str = field(default="", repr=False)  # PagerDuty's routing key; never shown
 
     @property
     def fingerprint(self) -> str:
-        return hashlib.sha256(self.url.encode()).hexdigest()
+        """Of the URL, or of the routing key: a PagerDuty target stays itself if its endpoint moves."""
+        identity = f"{self.service}+{self.secret}" if self.secret else self.url
+        return hashlib.sha256(identity.encode()).hexdigest()
 
     @property
     def label(self) -> str:
@@ -58,6 +66,8 @@ def detect_service(url: str) -> str:
 def parse_target(raw: str, where: str) -> Target:
     """slack+https://... names the service; a plain URL is recognised. where names the entry."""
     service, plus, rest = raw.partition("+")
+    if plus and service.lower() == "pagerduty":
+        return _pagerduty(rest.strip(), where)
     if plus and service.lower() in SERVICES and "://" in rest:
         service, url = service.lower(), rest
     else:
@@ -65,8 +75,22 @@ def parse_target(raw: str, where: str) -> Target:
     scheme = urlsplit(url).scheme.lower()
     if scheme not in ("http", "https") or not urlsplit(url).hostname:
         # Never echo the value: it is a webhook URL and may carry a secret.
-        raise ConfigError(f"{where} is not an http(s) URL (optionally prefixed with {'+, '.join(SERVICES)}+)")
+        prefixes = "+, ".join(SERVICES[:-1])
+        raise ConfigError(
+            f"{where} is not an http(s) URL (optionally prefixed with {prefixes}+) "
+            "nor pagerduty+<integration key>"
+        )
     return Target(service or detect_service(url), url)
+
+
+def _pagerduty(routing_key: str, where: str) -> Target:
+    if not ROUTING_KEY.fullmatch(routing_key):
+        # Never echo the value: it is the routing key.
+        raise ConfigError(
+            f"{where}: pagerduty+ takes the 32-character integration key of an Events API v2 "
+            "integration (not a URL: the endpoint is ALERT_PAGERDUTY_EVENTS_URL)"
+        )
+    return Target("pagerduty", get_config().value("ALERT_PAGERDUTY_EVENTS_URL"), routing_key)
 
 
 def webhook_targets() -> list[Target]:

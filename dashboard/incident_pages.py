@@ -9,7 +9,7 @@ from django.core.paginator import Paginator
 from django.utils import timezone
 
 from alerting.content import human_delta
-from incidents import checklist, deadlines, services, timeline
+from incidents import checklist, deadlines, dr_bridge, services, timeline
 from incidents.models import Incident, Role
 from incidents.timing import Timing
 from integrations.queues import QUEUES
@@ -64,4 +64,5 @@ def detail_page(incident: Incident, user: Any, now: datetime | None = None) -> d
         "timeline": list(reversed(timeline.build(incident))),
         "tickets": list(incident.tickets.all()),
         "cadence": human_delta(timing.cadence),
+        "dr_bridge": dr_bridge.status(incident),
     }

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET
 
 from dashboard import incident_pages
 from dashboard.views import action, answer, render_page
-from incidents import services
+from incidents import dr_bridge, services
 from incidents.models import Incident
 from incidents.services import IncidentError
 from mrdj.auth import staff_only
@@ -124,3 +124,8 @@ def resolve(request: HttpRequest, incident: Incident) -> str:
         )
     where = f" Dossier written to {', '.join(written.paths)}." if written.paths else ""
     return f"{incident.reference} is resolved.{where}"
+
+
+@incident_action()
+def create_dr_bridge(request: HttpRequest, incident: Incident) -> str:
+    return dr_bridge.request_by_hand(incident, request.user)

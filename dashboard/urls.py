@@ -41,4 +41,5 @@ urlpatterns = [
     path("incidents/<int:incident_id>/root-cause", incident_views.root_cause, name="incident-root-cause"),
     path("incidents/<int:incident_id>/mitigate", incident_views.mitigate, name="incident-mitigate"),
     path("incidents/<int:incident_id>/resolve", incident_views.resolve, name="incident-resolve"),
+    path("incidents/<int:incident_id>/dr-bridge", incident_views.create_dr_bridge, name="incident-dr-bridge"),
 ]

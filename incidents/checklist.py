@@ -109,7 +109,7 @@ def _normalised(incident: Incident, now: datetime, timing: Timing) -> tuple[bool
     events = alerts.aggregate(started=Max("started_at"), critical=Max("critical_since"))
     told = (
         Notification.objects.filter(alert__in=alerts)
-        .exclude(event=Notification.Event.RESOLVED)
+        .exclude(event__in=(Notification.Event.RESOLVED, Notification.Event.ACKNOWLEDGED))
         .aggregate(last=Max("created_at"))["last"]
     )
     moments = [moment for moment in (events["started"], events["critical"], told) if moment is not None]

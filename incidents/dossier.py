@@ -17,6 +17,7 @@ from alerting.content import human_delta
 from incidents import checklist, timeline
 from incidents.models import Incident, Role
 from incidents.timing import Timing
+from integrations.queues import QUEUES
 from mrdj.times import shown
 
 
@@ -84,6 +85,7 @@ def as_data(incident: Incident, now: datetime | None = None) -> dict[str, Any]:
                 "resolved_at": _iso(alert.resolved_at),
                 "first_responder": alert.acknowledged_by_name,
                 "jira": alert.jira_key,
+                "peak": alert.payload.get("peak") or {"severity": alert.severity, "figures": {}},
                 "payload": alert.payload,
             }
             for alert in alerts
@@ -110,6 +112,17 @@ def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
 
 def _local(iso: str | None) -> str:
     return shown(datetime.fromisoformat(iso)) if iso else ""
+
+
+PEAK_FIGURES = ("backlog", "active", "retry_age_ms", "dead_letter", "oldest_pending_age_ms")
+
+
+def _concerns(text: str, queues: list[str]) -> bool:
+    """An action on one of the incident's queues, or on no queue in particular (a flag, the
+    configuration, the mode): 'queue.flush sevensa: ...' concerns only an incident on sevensa."""
+    target = text.partition(" ")[2].partition(":")[0].split()
+    queue = target[0] if target else ""
+    return queue not in QUEUES or queue in queues or "" in queues
 
 
 def as_markdown(data: dict[str, Any]) -> str:
@@ -159,14 +172,26 @@ def as_markdown(data: dict[str, Any]) -> str:
         for e in data["timeline"]
         if e["source"] == "audit" or (e["source"] == "incident" and e["actor"] != "mrdj")
     ]
-    lines += _table(["When", "Who", "What"], [[_local(e["at"]), e["actor"], e["text"]] for e in actions])
+    ours = [e for e in actions if _concerns(e["text"], data["queues"])]
+    lines += _table(["When", "Who", "What"], [[_local(e["at"]), e["actor"], e["text"]] for e in ours])
+    elsewhere = [e for e in actions if e not in ours]
+    if elsewhere:
+        lines += ["On other queues meanwhile:", ""]
+        lines += _table(
+            ["When", "Who", "What"], [[_local(e["at"]), e["actor"], e["text"]] for e in elsewhere]
+        )
     lines += ["## Alerts", ""]
     for alert in data["alerts"]:
+        peak = alert["peak"]
+        shown_figures = [(name, peak["figures"][name]) for name in PEAK_FIGURES if name in peak["figures"]]
+        figures = ", ".join(f"{name} {value}" for name, value in shown_figures) or "no figures recorded"
         lines += [
-            f"### Alert {alert['id']}: {alert['severity']} {alert['kind']} on {alert['queue']}",
+            f"### Alert {alert['id']}: {peak['severity']} {alert['kind']} on {alert['queue']}",
             "",
             f"- Started {_local(alert['started_at'])}; "
             + (f"resolved {_local(alert['resolved_at'])}" if alert["resolved_at"] else "still firing"),
+            f"- At its worst: {peak['severity']}, {figures}"
+            + ("" if alert["resolved_at"] else f"; {alert['severity']} at the last evaluation"),
             f"- First responder: {_line(alert['first_responder']) or 'nobody acknowledged'}",
             f"- Jira: {alert['jira'] or 'none'}",
             "",

@@ -46,6 +46,16 @@ declare(
         INCIDENTS,
         minimum=1,
     ),
+    Variable(
+        "ALERT_DR_BRIDGE_WEBHOOK_URL",
+        Kind.URL,
+        "",
+        "DR bridge: a Slack Workflow Builder webhook trigger (https://hooks.slack.com/triggers/...) "
+        "started once per incident when the DR plan activates (or by the Create DR Bridge button), with "
+        "the variables of docs/incidents.md. Secret. Empty: no bridge.",
+        INCIDENTS,
+        secret=True,
+    ),
     Variable("INCIDENT_COMMS_HANDLE", Kind.TEXT, "@comms-duty", "Who posts status updates.", INCIDENTS),
     Variable("INCIDENT_PRODUCT_OWNER_HANDLE", Kind.TEXT, "@po-duty", "The Product Owner on duty.", INCIDENTS),
     Variable(

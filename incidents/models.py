@@ -117,6 +117,41 @@ class Role(models.Model):
         return self.holder == fields["actor"]
 
 
+class DrBridge(models.Model):
+    """The incident's DR bridge: the Slack workflow (ALERT_DR_BRIDGE_WEBHOOK_URL) that opens the war
+    room, started once per incident (unique: two processes racing ask once), tried again until
+    Slack accepts it. incidents.dr_bridge sends it."""
+
+    incident = models.OneToOneField(Incident, on_delete=models.CASCADE, related_name="dr_bridge")
+    requested_at = models.DateTimeField("asked for at")
+    requested_by = models.CharField(
+        "asked for by", max_length=150, help_text="mrdj, or who pressed the button."
+    )
+    created_at = models.DateTimeField(
+        "created at",
+        null=True,
+        blank=True,
+        help_text="When the Slack workflow accepted it: never sent again.",
+    )
+    attempts = models.PositiveIntegerField("tries", default=0)
+    next_attempt_at = models.DateTimeField(
+        "next try at", null=True, blank=True, help_text="Empty once created, or given up on."
+    )
+    claimed_until = models.DateTimeField(
+        "being sent until", null=True, blank=True, help_text="One process sends it at a time."
+    )
+    tried_at = models.DateTimeField("last try at", null=True, blank=True)
+    response_code = models.PositiveIntegerField("last answer", null=True, blank=True)
+    error = models.CharField("last error", max_length=300, blank=True)
+
+    class Meta:
+        verbose_name = "DR bridge"
+        indexes = [models.Index(fields=["next_attempt_at"], name="dr_bridge_due")]
+
+    def __str__(self) -> str:
+        return f"DR bridge of incident {self.incident_id}"
+
+
 class Entry(models.Model):
     """What only the incident knows: it opened, an alert joined, a role was taken, a note, a status
     update, a checklist tick, a reminder. The rest of its timeline is read from where it is recorded."""

@@ -1,7 +1,7 @@
 """An incident's timeline, built from what mrdj already records: the incident's own entries
 (opened, roles, notes, status updates, checklist, reminders), its alerts (fired, acknowledged,
 resolved), their notifications with what each webhook answered, their Jira tickets, the DR
-activation, and the operator actions of the audit trail while it lasted."""
+activation and its bridge, and the operator actions of the audit trail while it lasted."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from datetime import datetime
 from typing import Any
 
 from alerting.models import Alert, Delivery, DrActivation, Notification
-from incidents.models import Entry, Incident
+from incidents.models import DrBridge, Entry, Incident
 from mrdj.models import AuditEvent
+from mrdj.times import shown
 
 ORDER = ["alert", "notification", "incident", "jira", "dr", "audit"]
 # Entries whose text needs saying what it is; the others are whole sentences.
@@ -49,7 +50,9 @@ def deliveries_text(deliveries: list[Delivery]) -> str:
 
 def _alert_events(alert: Alert) -> list[Event]:
     name = f"alert {alert.pk} ({alert.get_kind_display()} on {alert.queue or 'all queues'})"
-    events = [Event(alert.started_at, "alert", f"Fired: {name}, {alert.severity} now")]
+    peak = (alert.payload.get("peak") or {}).get("severity") or alert.severity
+    worst = f"{peak} at its worst" if alert.resolved_at else f"{alert.severity} now"
+    events = [Event(alert.started_at, "alert", f"Fired: {name}, {worst}")]
     if alert.acknowledged_at:
         events.append(
             Event(alert.acknowledged_at, "alert", f"Acknowledged {name}", alert.acknowledged_by_name)
@@ -84,6 +87,26 @@ def _dr_events(activation: DrActivation | None) -> list[Event]:
     ]
     if activation.ended_at:
         events.append(Event(activation.ended_at, "dr", "DR activation ended: every alert has resolved"))
+    return events
+
+
+def _bridge_events(incident: Incident) -> list[Event]:
+    """Who asked for the DR bridge, and what Slack answered to the last try."""
+    bridge = DrBridge.objects.filter(incident=incident).first()
+    if bridge is None:
+        return []
+    events = [Event(bridge.requested_at, "dr", "DR bridge asked for", bridge.requested_by)]
+    answer = f"answered {bridge.response_code}" if bridge.response_code else "no answer"
+    if bridge.created_at:
+        events.append(Event(bridge.created_at, "dr", "DR bridge created", detail=f"Slack workflow {answer}"))
+    elif bridge.tried_at:
+        then = (
+            f"next try {shown(bridge.next_attempt_at)}"
+            if bridge.next_attempt_at
+            else "given up: Create DR Bridge sends it again"
+        )
+        text = f"DR bridge not created (try {bridge.attempts}), {then}"
+        events.append(Event(bridge.tried_at, "dr", text, detail=bridge.error))
     return events
 
 
@@ -127,6 +150,7 @@ def build(incident: Incident) -> list[Event]:
     notifications = Notification.objects.filter(alert__in=alerts).select_related("silenced_by")
     events += [_notification_event(n) for n in notifications.prefetch_related("deliveries")]
     events += _dr_events(incident.dr_activation)
+    events += _bridge_events(incident)
     start = min([incident.opened_at] + [alert.started_at for alert in alerts])
     events += _audit_events(incident, start)
     # At the same moment, cause before effect: the alert, what was sent, then what followed.

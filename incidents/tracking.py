@@ -19,7 +19,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from alerting.models import Alert, DrActivation, Severity
-from incidents import deadlines, tickets
+from incidents import deadlines, dr_bridge, tickets
 from incidents.models import Entry, Incident, IncidentAlert, Lease, Role
 from incidents.timing import Timing
 
@@ -60,6 +60,7 @@ def sync(now: datetime | None = None) -> None:
     timing = Timing.read()  # after linking: a broken INCIDENT_* value never stops incidents opening
     for incident in Incident.objects.exclude(state=Incident.State.RESOLVED):
         follow(incident, now, timing)
+    dr_bridge.send_due(now)  # first tries whose process died, and tries again after a failure
 
 
 @contextmanager
@@ -149,14 +150,25 @@ def join(incident: Incident, alert: Alert, now: datetime) -> bool:
             if alert.queue and alert.queue not in incident.queues:
                 incident.queues = sorted({*incident.queues, alert.queue})
                 Incident.objects.filter(pk=incident.pk).update(queues=incident.queues)
-            if Incident.objects.filter(pk=incident.pk, state=Incident.State.MITIGATED).update(
-                state=Incident.State.OPEN, mitigated_at=None
-            ):
-                incident.state, incident.mitigated_at = Incident.State.OPEN, None
-                incident.add_entry(Entry.Kind.STATE, f"Open again: {_describe(alert)} fires.", now)
+            if alert.severity == Severity.CRITICAL:
+                _reopen(incident, alert, now)
+            elif incident.state == Incident.State.MITIGATED:
+                incident.add_entry(
+                    Entry.Kind.STATE, "Stays mitigated: a warning does not reopen it (a critical would).", now
+                )
     except IntegrityError:
         return False
     return True
+
+
+def _reopen(incident: Incident, alert: Alert, now: datetime) -> None:
+    """A mitigated incident opens again for a critical alert of its queues: a warning (a few
+    dead-letter jobs after the fix) must not page the war room again."""
+    if Incident.objects.filter(pk=incident.pk, state=Incident.State.MITIGATED).update(
+        state=Incident.State.OPEN, mitigated_at=None
+    ):
+        incident.state, incident.mitigated_at = Incident.State.OPEN, None
+        incident.add_entry(Entry.Kind.STATE, f"Open again: {_describe(alert)} fires.", now)
 
 
 def _link_dr(activation: DrActivation, now: datetime) -> None:
@@ -196,6 +208,7 @@ def _link_dr(activation: DrActivation, now: datetime) -> None:
                 f"DR plan activated: {activation.reason}. Update cadence starts now.",
                 activation.triggered_at,
             )
+            dr_bridge.on_dr_activated(incident, activation.triggered_at)
     except IntegrityError:
         return  # another process linked it
     for alert in alerts:
@@ -246,6 +259,13 @@ def _follow_alerts(incident: Incident, now: datetime) -> None:
             ):
                 incident.severity, incident.critical_at = Severity.CRITICAL, at
                 incident.add_entry(Entry.Kind.STATE, f"Critical: {_describe(critical[0])}.", at)
+    if incident.state == Incident.State.MITIGATED and incident.mitigated_at:
+        # A joined warning went critical after the mitigation (one already critical then was
+        # known to whoever mitigated it).
+        later = [alert for alert in critical if (alert.critical_since or now) > incident.mitigated_at]
+        if later:
+            with transaction.atomic():
+                _reopen(incident, later[0], now)
     if alerts and not firing and incident.state == Incident.State.OPEN:
         at = max(alert.resolved_at or now for alert in alerts)
         with transaction.atomic():

@@ -3,6 +3,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from integrations import engine, heartbeat, history, services
+from mrdj import pulses
 
 
 @shared_task(name="integrations.drain", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
@@ -14,4 +15,6 @@ def drain(queue: str) -> dict:
 def reconcile() -> dict[str, int]:
     heartbeat.forget_old()
     history.sample_if_due()
-    return services.reconcile()
+    done = services.reconcile()
+    pulses.record(pulses.RECONCILER)  # the dead-man's switch's evidence that beat and a worker run
+    return done

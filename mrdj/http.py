@@ -58,19 +58,26 @@ def request(
     url: str,
     body: Any = None,
     *,
+    text: str | None = None,
     headers: dict[str, str] | None = None,
     connect_timeout: float = 3.0,
     read_timeout: float = 10.0,
 ) -> Response:
-    """Send a request (body, when given, as JSON) and return the answer; raises HttpError."""
+    """Send a request (body, when given, as JSON; text, as plain UTF-8 text) and return the
+    answer; raises HttpError."""
     sent_headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+    data = None
     if body is not None:
         sent_headers["Content-Type"] = "application/json"
+        data = json.dumps(body).encode()
+    elif text is not None:
+        sent_headers["Content-Type"] = "text/plain; charset=utf-8"
+        data = text.encode()
     try:
         answer = _pool.request(
             method,
             url,
-            body=None if body is None else json.dumps(body).encode(),
+            body=data,
             headers={**sent_headers, **(headers or {})},
             timeout=urllib3.Timeout(connect=connect_timeout, read=read_timeout),
             redirect=False,

@@ -85,3 +85,18 @@ class ConfigVersion(models.Model):
 
     def __str__(self) -> str:
         return f"version {self.pk} by {self.actor}"
+
+
+class Pulse(models.Model):
+    """When a periodic duty (the reconciler, the alert evaluation) last ran, in any process: the
+    evidence the dead-man's switch judges mrdj's health by."""
+
+    name = models.CharField("duty", max_length=64, unique=True, help_text="Such as reconciler.")
+    at = models.DateTimeField("last ran at", help_text="When it last finished a run.")
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "pulse"
+
+    def __str__(self) -> str:
+        return f"{self.name} last ran at {self.at.isoformat()}"

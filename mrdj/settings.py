@@ -137,6 +137,7 @@ def _beat_seconds(variable: str) -> int:
 
 _RECONCILE_SECONDS = _beat_seconds("QUEUE_RECONCILE_INTERVAL_MS")
 _ALERT_TICK_SECONDS = _beat_seconds("ALERT_EVALUATE_INTERVAL_MS")
+_HEARTBEAT_SECONDS = _beat_seconds("HEARTBEAT_INTERVAL_MS")
 CELERY_BEAT_SCHEDULE = {
     "integrations-reconcile": {
         "task": "integrations.reconcile",
@@ -152,6 +153,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "alerting.tick",
         "schedule": _ALERT_TICK_SECONDS,
         "options": {"expires": _ALERT_TICK_SECONDS},
+    },
+    # The dead-man's switch: pings HEARTBEAT_URL (its /fail form when mrdj is unwell); none when empty.
+    "alerting-deadman": {
+        "task": "alerting.deadman_ping",
+        "schedule": _HEARTBEAT_SECONDS,
+        "options": {"expires": _HEARTBEAT_SECONDS},
     },
 }
 CELERY_TIMEZONE = "UTC"

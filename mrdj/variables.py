@@ -150,6 +150,16 @@ declare(
         restart="beat",
     ),
     Variable(
+        "HEARTBEAT_INTERVAL_MS",
+        MS,
+        "60000",
+        "How often mrdj pings HEARTBEAT_URL (beat; the web process while the queue runs in-process): "
+        "the period to set on the monitor.",
+        WEBHOOKS,
+        minimum=1000,
+        restart="beat",
+    ),
+    Variable(
         "REDIS_URL",
         TEXT,
         "redis://127.0.0.1:6379/0",

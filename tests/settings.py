@@ -6,7 +6,9 @@ import shutil
 import tempfile
 
 for _name in [
-    name for name in os.environ if name.startswith(("FLAG_", "ALERT_")) or name == "QUEUE_REDIS_ENABLED"
+    name
+    for name in os.environ
+    if name.startswith(("FLAG_", "ALERT_", "GRAFANA_")) or name == "QUEUE_REDIS_ENABLED"
 ]:
     del os.environ[_name]
 _folder = tempfile.mkdtemp(prefix="mrdj-tests-")

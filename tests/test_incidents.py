@@ -298,7 +298,14 @@ def test_an_incident_is_mitigated_when_its_alerts_resolve_and_open_again_when_on
     incident.refresh_from_db()
     assert (incident.state, incident.mitigated_at) == ("mitigated", t0 + 11 * MINUTE)
     put_jobs("rentguy", Status.PENDING, 2)
-    alerting.evaluate(t0 + 12 * MINUTE)
+    alerting.evaluate(t0 + 12 * MINUTE)  # a warning joins: no page, the incident stays mitigated
+    alerting.evaluate(t0 + 14 * MINUTE)
+    incident.refresh_from_db()
+    assert incident.state == "mitigated" and incident.alerts.count() == 2
+    assert incident.entries.filter(text__startswith="Stays mitigated: a warning does not reopen it").exists()
+    assert reminders() == []  # no Incident Commander reminder to the war room for a warning
+    put_jobs("rentguy", Status.PENDING, 2)
+    alerting.evaluate(t0 + 15 * MINUTE)  # the warning goes critical: open again
     incident.refresh_from_db()
     assert incident.state == "open" and incident.alerts.count() == 2
     assert Incident.objects.count() == 1
@@ -591,3 +598,36 @@ def test_a_broken_incident_timing_fails_the_system_check_naming_it(managed_env):
     managed_env.set("INCIDENT_UPDATE_CADENCE_MS", "15min")
     warnings = [error.msg for error in checks.run_checks() if error.id == "mrdj.W001"]
     assert warnings == ["managed.env line 1: INCIDENT_UPDATE_CADENCE_MS='15min' is not a whole number"]
+
+
+def test_the_dossier_reports_each_alert_at_its_worst_and_other_queues_actions_apart(hooks):
+    from incidents import dossier
+    from integrations import services as queue_services
+    from integrations.models import Job
+    from integrations.queues import QUEUES
+
+    t0 = timezone.now()
+    incident = critical_on("rentguy", t0)  # 4 waiting: critical
+    Job.objects.filter(
+        pk__in=list(Job.objects.filter(queue="rentguy").values_list("pk", flat=True))[:2]
+    ).update(status=Status.DONE)
+    queue_services.recount()
+    alerting.evaluate(t0 + MINUTE)  # 2 waiting: down to warning
+    queue_services.flush(QUEUES["rentguy"], "cli:on-call")
+    queue_services.flush(QUEUES["sevensa"], "cli:someone-else")
+    clear_queue("rentguy")
+    alerting.evaluate(t0 + 2 * MINUTE)
+    alerting.evaluate(t0 + 13 * MINUTE)  # resolved
+
+    markdown = dossier.as_markdown(dossier.as_data(incident))
+
+    alert = Alert.objects.get(queue="rentguy", kind=Kind.BACKLOG)
+    assert f"### Alert {alert.pk}: critical backlog on rentguy" in markdown  # not its last severity
+    assert (
+        "- At its worst: critical, backlog 4, active 0, retry_age_ms 0, dead_letter 0, oldest_pending"
+        in markdown
+    )
+    assert f"Fired: alert {alert.pk} (backlog on rentguy), critical at its worst" in markdown
+    ours, _, elsewhere = markdown.partition("On other queues meanwhile:")
+    assert "queue.flush rentguy" in ours.split("## Operator actions")[1]
+    assert "queue.flush sevensa" in elsewhere.split("## Alerts")[0]

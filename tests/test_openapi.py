@@ -59,4 +59,4 @@ def test_every_answer_of_the_machine_api_matches_the_document(managed_env, close
     log = (tmp_path / "web.log").read_text(errors="replace")
     assert run.returncode == 0, run.stdout[-12_000:] + run.stderr[-2000:]
     assert "Traceback" not in log, log[-4000:]
-    assert "11 selected / 11 total" in run.stdout
+    assert "12 selected / 12 total" in run.stdout

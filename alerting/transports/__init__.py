@@ -5,6 +5,7 @@ from __future__ import annotations
 from alerting.transports.base import Transport, TransportError
 from alerting.transports.discord import Discord
 from alerting.transports.generic import GenericJson
+from alerting.transports.pagerduty import PagerDuty
 from alerting.transports.slack import Slack
 from alerting.transports.teams import Teams
 
@@ -13,6 +14,7 @@ TRANSPORTS: dict[str, type[Transport]] = {
     "discord": Discord,
     "teams": Teams,
     "json": GenericJson,
+    "pagerduty": PagerDuty,
 }
 
 __all__ = ["TRANSPORTS", "Transport", "TransportError"]

@@ -4,6 +4,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from alerting.models import Notification
 from mrdj import http
 
 # 408 and 429 ask to try again later; any other 4xx will not get better by itself.
@@ -40,9 +41,17 @@ class Transport:
 
     service = "json"
 
-    def __init__(self, connect_timeout: float, read_timeout: float):
+    def __init__(self, connect_timeout: float, read_timeout: float, secret: str = ""):
+        """secret: a credential sent in the body (PagerDuty's routing key), kept out of errors."""
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
+        self.secret = secret
+
+    @classmethod
+    def receives(cls, event: str, silenced: bool = False) -> bool:
+        """Whether a notification of event goes to this service. Chat webhooks get every one but
+        acknowledgements (for services that track an alert's state), and none under a silence."""
+        return not silenced and event != Notification.Event.ACKNOWLEDGED
 
     def body(self, content: dict[str, Any], channel: str) -> dict[str, Any]:
         raise NotImplementedError
@@ -62,6 +71,8 @@ class Transport:
         except http.HttpError as error:
             raise TransportError(str(error)) from None
         text = excerpt(response.body)
+        if self.secret:
+            text = text.replace(self.secret, "<secret>")
         if not self.accepted(response):
             status = response.status
             permanent = 400 <= status < 500 and status not in RETRYABLE_4XX

@@ -9,6 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from alerting.transports.base import Transport, clip
+from mrdj.config import get_config
+
+ACK_ACTION = "mrdj_acknowledge"  # the Acknowledge button, answered by alerting.slack_actions
 
 
 def escape(text: str) -> str:
@@ -37,18 +40,30 @@ class Slack(Transport):
         for label in ("runbook", "escalation"):
             if content.get(label):
                 blocks.append(_section(f"{label.capitalize()}: {content[label]}"))
-        blocks.append(
+        buttons: list[dict[str, Any]] = []
+        if (
+            content.get("type") == "alert"
+            and content.get("alert_id")
+            and get_config().value("SLACK_SIGNING_SECRET")
+        ):
+            buttons.append(
+                {
+                    "type": "button",
+                    "action_id": ACK_ACTION,
+                    "text": {"type": "plain_text", "text": "Acknowledge"},
+                    "style": "primary",
+                    "value": str(content["alert_id"]),
+                }
+            )
+        buttons.append(
             {
-                "type": "actions",
-                "elements": [
-                    {
-                        "type": "button",
-                        "text": {"type": "plain_text", "text": "Open dashboard"},
-                        "url": content["dashboard_url"],
-                    }
-                ],
+                "type": "button",
+                "action_id": "mrdj_open_dashboard",
+                "text": {"type": "plain_text", "text": "Open in dashboard"},
+                "url": content["dashboard_url"],
             }
         )
+        blocks.append({"type": "actions", "elements": buttons})
         # The text is the notification and screen-reader fallback when blocks are present.
         body: dict[str, Any] = {"text": clip(content["title"], 3000), "blocks": blocks}
         if channel:

@@ -2,16 +2,20 @@
 
 https://learn.microsoft.com/en-us/microsoftteams/platform/webhooks-and-connectors/how-to/connectors-using#send-adaptive-cards-using-an-incoming-webhook
 A bare card is refused; Workflows answer 202 even when the flow later fails, so the
-delivery records what the service said, no more.
+delivery records what the service said, no more. Teams refuses a message of roughly 28 KB
+(https://learn.microsoft.com/en-us/microsoftteams/platform/bots/how-to/format-your-bot-messages:
+"the message size limit is 28 KB"): each text is clipped so that the whole card stays under
+about 20 KB, as Slack's and Discord's bodies are clipped to their limits.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from alerting.transports.base import Transport
+from alerting.transports.base import Transport, clip
 
 COLOURS = {"critical": "Attention", "warning": "Warning", "resolved": "Good"}
+TITLE, TEXT, FACT_TITLE, FACT_VALUE, MAX_FACTS = 300, 4000, 100, 1000, 10
 
 
 class Teams(Transport):
@@ -21,21 +25,28 @@ class Teams(Transport):
         card_body: list[dict[str, Any]] = [
             {
                 "type": "TextBlock",
-                "text": content["title"],
+                "text": clip(content["title"], TITLE),
                 "weight": "Bolder",
                 "size": "Medium",
                 "wrap": True,
                 "color": COLOURS.get(content.get("severity", ""), "Default"),
             },
-            {"type": "TextBlock", "text": content["message"], "wrap": True},
+            {"type": "TextBlock", "text": clip(content["message"], TEXT), "wrap": True},
         ]
         if content.get("facts"):
-            facts = [{"title": name, "value": value} for name, value in content["facts"]]
+            facts = [
+                {"title": clip(name, FACT_TITLE), "value": clip(value, FACT_VALUE)}
+                for name, value in content["facts"][:MAX_FACTS]
+            ]
             card_body.append({"type": "FactSet", "facts": facts})
         for label in ("runbook", "escalation"):
             if content.get(label):
                 card_body.append(
-                    {"type": "TextBlock", "text": f"{label.capitalize()}: {content[label]}", "wrap": True}
+                    {
+                        "type": "TextBlock",
+                        "text": clip(f"{label.capitalize()}: {content[label]}", TEXT),
+                        "wrap": True,
+                    }
                 )
         card = {
             "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
