@@ -9,7 +9,7 @@ from django.core.paginator import Paginator
 from django.utils import timezone
 
 from alerting.content import human_delta
-from incidents import checklist, deadlines, dr_bridge, services, timeline
+from incidents import checklist, deadlines, dr_bridge, services, statuspage, timeline
 from incidents.models import Incident, Role
 from incidents.timing import Timing
 from integrations.queues import QUEUES
@@ -65,4 +65,5 @@ def detail_page(incident: Incident, user: Any, now: datetime | None = None) -> d
         "tickets": list(incident.tickets.all()),
         "cadence": human_delta(timing.cadence),
         "dr_bridge": dr_bridge.status(incident),
+        "status_page": statuspage.page_state(incident),
     }

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET
 
 from dashboard import incident_pages
 from dashboard.views import action, answer, render_page
-from incidents import dr_bridge, services
+from incidents import dr_bridge, services, statuspage
 from incidents.models import Incident
 from incidents.services import IncidentError
 from mrdj.auth import staff_only
@@ -88,8 +88,14 @@ def claim(request: HttpRequest, incident: Incident) -> str:
 @incident_action()
 def note(request: HttpRequest, incident: Incident) -> str:
     update = request.POST.get("kind") == "update"
-    services.add_note(incident, request.POST.get("text", ""), request.user, update=update)
-    return "Status update posted and sent." if update else "Note added."
+    publish = request.POST.get("publish") == "1"
+    if publish and not update:
+        raise IncidentError("status page: only a status update is published there; choose status update")
+    entry = services.add_note(incident, request.POST.get("text", ""), request.user, update=update)
+    if not update:
+        return "Note added."
+    published = f" {statuspage.publish(incident, entry.text, request.user)}" if publish else ""
+    return f"Status update posted and sent.{published}"
 
 
 @incident_action()
@@ -116,16 +122,24 @@ def mitigate(request: HttpRequest, incident: Incident) -> str:
 
 @incident_action()
 def resolve(request: HttpRequest, incident: Incident) -> str:
+    publish = request.POST.get("publish_final") == "1"
+    final_text = statuspage.final_text(request.POST.get("final_text", "")) if publish else ""
     written = services.resolve(incident, request.user)
+    published = f" {statuspage.publish(incident, final_text, request.user)}" if publish else ""
     if written.error:
         return (
             f"{incident.reference} is resolved, but its dossier could not be written ({written.error}): "
-            f"run python manage.py incident_export {incident.pk} once that is fixed."
+            f"run python manage.py incident_export {incident.pk} once that is fixed.{published}"
         )
     where = f" Dossier written to {', '.join(written.paths)}." if written.paths else ""
-    return f"{incident.reference} is resolved.{where}"
+    return f"{incident.reference} is resolved.{where}{published}"
 
 
 @incident_action()
 def create_dr_bridge(request: HttpRequest, incident: Incident) -> str:
     return dr_bridge.request_by_hand(incident, request.user)
+
+
+@incident_action()
+def retry_status_page(request: HttpRequest, incident: Incident) -> str:
+    return statuspage.retry(incident, request.user)

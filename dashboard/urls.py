@@ -42,4 +42,9 @@ urlpatterns = [
     path("incidents/<int:incident_id>/mitigate", incident_views.mitigate, name="incident-mitigate"),
     path("incidents/<int:incident_id>/resolve", incident_views.resolve, name="incident-resolve"),
     path("incidents/<int:incident_id>/dr-bridge", incident_views.create_dr_bridge, name="incident-dr-bridge"),
+    path(
+        "incidents/<int:incident_id>/status-page-retry",
+        incident_views.retry_status_page,
+        name="incident-status-page-retry",
+    ),
 ]

@@ -17,16 +17,16 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from alerting import sender
 from incidents.deadlines import incident_url
 from incidents.models import DrBridge, Entry, Incident, Role
+from incidents.outbound import excerpt, lease, next_try, timeouts, unclaimed
 from incidents.services import IncidentError
 from mrdj import audit, http
 from mrdj.config import get_config
@@ -49,18 +49,6 @@ NO_COMMANDER = "none yet"
 
 def _url() -> str:
     return get_config().value("ALERT_DR_BRIDGE_WEBHOOK_URL")
-
-
-def _timeouts() -> tuple[float, float]:
-    config = get_config()
-    return (
-        config.value("ALERT_HTTP_CONNECT_TIMEOUT_MS") / 1000,
-        config.value("ALERT_HTTP_READ_TIMEOUT_MS") / 1000,
-    )
-
-
-def _free(now: datetime) -> Q:
-    return Q(claimed_until__isnull=True) | Q(claimed_until__lte=now)  # or its sender died mid-try
 
 
 def variables(incident: Incident, requested_by: str) -> dict[str, str]:
@@ -97,7 +85,7 @@ def request(incident: Incident, actor: Any, now: datetime) -> tuple[bool, str]:
         )
         if bridge.created_at:
             return False, f"the DR bridge of {reference} exists: created {shown(bridge.created_at)}"
-        again = DrBridge.objects.filter(_free(now), pk=bridge.pk, created_at__isnull=True)
+        again = DrBridge.objects.filter(unclaimed(now), pk=bridge.pk, created_at__isnull=True)
         if not made and not again.update(requested_at=now, requested_by=who, next_attempt_at=now, attempts=0):
             return False, f"the DR bridge of {reference} is being sent right now"
         transaction.on_commit(lambda: sender.in_background(send, bridge.pk, now))
@@ -130,7 +118,7 @@ def on_dr_activated(incident: Incident, now: datetime) -> None:
 
 def send_due(now: datetime) -> None:
     """On every evaluation: hand the bridges due a try to the sender's threads."""
-    due = DrBridge.objects.filter(_free(now), created_at__isnull=True, next_attempt_at__lte=now)
+    due = DrBridge.objects.filter(unclaimed(now), created_at__isnull=True, next_attempt_at__lte=now)
     for pk in due.exclude(incident__state=Incident.State.RESOLVED).values_list("pk", flat=True):
         sender.in_background(send, pk, now)
 
@@ -139,10 +127,9 @@ def send(bridge_id: int, now: datetime | None = None) -> DrBridge | None:
     """One try, when it is due and no other process is trying; the result is recorded on the
     bridge (the timeline shows it). None when there was nothing to do."""
     now = now or timezone.now()
-    connect, read = _timeouts()
     claimed = DrBridge.objects.filter(
-        _free(now), pk=bridge_id, created_at__isnull=True, next_attempt_at__lte=now
-    ).update(claimed_until=now + timedelta(seconds=connect + read + 30))
+        unclaimed(now), pk=bridge_id, created_at__isnull=True, next_attempt_at__lte=now
+    ).update(claimed_until=lease(now))
     if not claimed:
         return None
     bridge = DrBridge.objects.select_related("incident").get(pk=bridge_id)
@@ -151,6 +138,7 @@ def send(bridge_id: int, now: datetime | None = None) -> DrBridge | None:
     if not url:
         return _record(bridge, now, None, "ALERT_DR_BRIDGE_WEBHOOK_URL is empty", again=False)
     body = variables(bridge.incident, bridge.requested_by)
+    connect, read = timeouts()
     try:
         answer = http.post_json(url, body, connect_timeout=connect, read_timeout=read)
     except http.HttpError as error:  # its message never holds the URL, a secret
@@ -160,18 +148,17 @@ def send(bridge_id: int, now: datetime | None = None) -> DrBridge | None:
 
 def _judge(answer: http.Response) -> tuple[str, bool]:
     """The error ("" when accepted), and whether trying again may help."""
-    text = answer.body[:200].decode("utf-8", "replace")
-    excerpt = " ".join(text.split())
+    quoted = excerpt(answer.body)
     if 200 <= answer.status < 300:
         try:
             data = json.loads(answer.body)
         except ValueError:
             data = None
         if isinstance(data, dict) and data.get("ok") is False:
-            return f"Slack refused it: {data.get('error') or excerpt}", False
+            return f"Slack refused it: {data.get('error') or quoted}", False
         return "", False
     again = answer.status == 429 or answer.status >= 500
-    return f"answered {answer.status}" + (f": {excerpt}" if excerpt else ""), again
+    return f"answered {answer.status}" + (f": {quoted}" if quoted else ""), again
 
 
 def _record(bridge: DrBridge, now: datetime, status: int | None, error: str, again: bool) -> DrBridge:
@@ -181,16 +168,12 @@ def _record(bridge: DrBridge, now: datetime, status: int | None, error: str, aga
         bridge.created_at, bridge.next_attempt_at = now, None
         log.warning("DR bridge of %s created (try %s)", reference, bridge.attempts)
     else:
-        config = get_config()
-        more = again and bridge.attempts < config.value("ALERT_DELIVERY_MAX_ATTEMPTS")
-        bridge.next_attempt_at = (
-            now + timedelta(milliseconds=sender.backoff_ms(bridge.attempts)) if more else None
-        )
+        bridge.next_attempt_at = next_try(bridge.attempts, again, now)
         log.warning(
             "DR bridge of %s not created (try %s%s): %s",
             reference,
             bridge.attempts,
-            "" if more else ", giving up",
+            "" if bridge.next_attempt_at else ", giving up",
             error,
         )
     bridge.save(

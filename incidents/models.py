@@ -152,6 +152,48 @@ class DrBridge(models.Model):
         return f"DR bridge of incident {self.incident_id}"
 
 
+class StatusPagePost(models.Model):
+    """One status update to publish on the status page (Atlassian Statuspage): the incident's
+    first creates the status-page incident, later ones update it. An incident's posts go in
+    order, one at a time, each tried again until Statuspage accepts it. incidents.statuspage
+    sends them."""
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="status_page_posts")
+    requested_at = models.DateTimeField("asked for at")
+    requested_by = models.CharField("asked for by", max_length=150, help_text="Who posted the update.")
+    status = models.CharField(
+        "status on the page", max_length=16, help_text="investigating, identified, monitoring or resolved."
+    )
+    body = models.TextField("text", help_text="What the status page shows.")
+    components = models.JSONField(
+        "components", default=dict, blank=True, help_text="Statuspage component id: its status."
+    )
+    statuspage_id = models.CharField(
+        "Statuspage incident", max_length=64, blank=True, help_text="The one it created or updated."
+    )
+    published_at = models.DateTimeField(
+        "published at", null=True, blank=True, help_text="When Statuspage accepted it: never sent again."
+    )
+    attempts = models.PositiveIntegerField("tries", default=0)
+    next_attempt_at = models.DateTimeField(
+        "next try at", null=True, blank=True, help_text="Empty once published, or given up on."
+    )
+    claimed_until = models.DateTimeField(
+        "being sent until", null=True, blank=True, help_text="One process sends it at a time."
+    )
+    tried_at = models.DateTimeField("last try at", null=True, blank=True)
+    response_code = models.PositiveIntegerField("last answer", null=True, blank=True)
+    error = models.CharField("last error", max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["incident", "id"]
+        verbose_name = "status page post"
+        indexes = [models.Index(fields=["next_attempt_at"], name="status_page_post_due")]
+
+    def __str__(self) -> str:
+        return f"status page post {self.pk} of incident {self.incident_id}"
+
+
 class Entry(models.Model):
     """What only the incident knows: it opened, an alert joined, a role was taken, a note, a status
     update, a checklist tick, a reminder. The rest of its timeline is read from where it is recorded."""
@@ -167,6 +209,7 @@ class Entry(models.Model):
         ROOT_CAUSE = "root_cause", "root cause"
         STATE = "state", "state"
         REMINDER = "reminder", "reminder"
+        STATUS_PAGE = "status_page", "status page"
 
     incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="entries")
     at = models.DateTimeField("when")

@@ -19,7 +19,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from alerting.models import Alert, DrActivation, Severity
-from incidents import deadlines, dr_bridge, tickets
+from incidents import deadlines, dr_bridge, statuspage, tickets
 from incidents.models import Entry, Incident, IncidentAlert, Lease, Role
 from incidents.timing import Timing
 
@@ -61,6 +61,7 @@ def sync(now: datetime | None = None) -> None:
     for incident in Incident.objects.exclude(state=Incident.State.RESOLVED):
         follow(incident, now, timing)
     dr_bridge.send_due(now)  # first tries whose process died, and tries again after a failure
+    statuspage.send_due(now)  # the same for status page posts
 
 
 @contextmanager

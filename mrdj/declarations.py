@@ -7,6 +7,7 @@ The variables themselves are declared once, in mrdj/variables.py.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -51,6 +52,7 @@ class Variable:
     secret: bool = False
     restart: str = ""  # "" applies within seconds; else who reads it only at start-up
     example: str = ""  # shown in managed.env.example instead of the default
+    check: Callable[[Any], object] | None = None  # raises ConfigError for a typed value it refuses
 
     def shown(self, raw: str) -> str:
         """The value as it may appear in a message (and on /healthz): never a secret's, nor a
@@ -65,6 +67,8 @@ class Variable:
         value = parser(self, raw)
         if self.minimum is not None and value < self.minimum:
             raise ConfigError(f"{self.name}={self.shown(raw)} must be at least {self.minimum:g}")
+        if self.check is not None:
+            self.check(value)
         return value
 
     @cached_property

@@ -137,7 +137,7 @@ class Receiver:
                 self.end_headers()
                 self.wfile.write(answer.body)
 
-            do_GET = do_POST
+            do_GET = do_PATCH = do_POST
 
             def log_message(self, *args) -> None:
                 pass

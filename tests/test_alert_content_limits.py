@@ -36,7 +36,6 @@ def test_the_dr_message_names_each_queue_once():
         figures = {"backlog": backlog, "retry_age_ms": 60_000, "dead_letter": 0}
         alerts.append(
             Alert.objects.create(
-                key=f"{queue}:{kind}",
                 queue=queue,
                 kind=kind,
                 severity="critical",

@@ -424,13 +424,11 @@ def test_a_resolved_incident_is_recorded_once_on_the_incident_timeline(client, f
     (record,) = AuditEvent.objects.filter(action="alert.pagerduty.resolved")
     assert record.actor == "pagerduty:Earline Greenholt"
     texts = [(event.text, event.actor) for event in timeline.build(incident) if event.source == "audit"]
-    assert texts == [
-        (
-            f"alert.pagerduty.resolved alert {firing.pk}: rentguy backlog: "
-            "incident=PGR0VU2, number=2, mrdj_alert=firing",
-            "pagerduty:Earline Greenholt",
-        )
-    ]
+    ((text, actor),) = texts
+    head = f"alert.pagerduty.resolved alert {firing.pk}: rentguy backlog: "
+    assert actor == "pagerduty:Earline Greenholt" and text.startswith(head)
+    # PostgreSQL's jsonb keeps its own key order: the parts, in any order.
+    assert set(text.removeprefix(head).split(", ")) == {"incident=PGR0VU2", "number=2", "mrdj_alert=firing"}
     firing.refresh_from_db()
     assert firing.firing  # mrdj resolves its alerts by their figures, not by PagerDuty's word
 

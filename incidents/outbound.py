@@ -1,0 +1,45 @@
+"""What an incident's own calls out (the DR bridge, the status page) share with each other and
+with the alert deliveries: their timeouts and backoff (ALERT_HTTP_*_TIMEOUT_MS,
+ALERT_DELIVERY_RETRY_*_MS, ALERT_DELIVERY_MAX_ATTEMPTS), one process trying a row at a time,
+and how an answer is quoted on the timeline."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.db.models import Q
+
+from alerting import sender
+from mrdj.config import get_config
+
+
+def timeouts() -> tuple[float, float]:
+    """(connect, read) in seconds."""
+    config = get_config()
+    return (
+        config.value("ALERT_HTTP_CONNECT_TIMEOUT_MS") / 1000,
+        config.value("ALERT_HTTP_READ_TIMEOUT_MS") / 1000,
+    )
+
+
+def unclaimed(now: datetime) -> Q:
+    """Rows no process is trying: never claimed, or its sender died mid-try."""
+    return Q(claimed_until__isnull=True) | Q(claimed_until__lte=now)
+
+
+def lease(now: datetime) -> datetime:
+    """Until when a claimed row is left to its sender: longer than any try takes."""
+    connect, read = timeouts()
+    return now + timedelta(seconds=connect + read + 30)
+
+
+def next_try(attempts: int, again: bool, now: datetime) -> datetime | None:
+    """When to try again after a failed try, or None: retrying cannot help, or enough tries."""
+    if not again or attempts >= get_config().value("ALERT_DELIVERY_MAX_ATTEMPTS"):
+        return None
+    return now + timedelta(milliseconds=sender.backoff_ms(attempts))
+
+
+def excerpt(body: bytes, limit: int = 200) -> str:
+    """An answer's first characters, on one line."""
+    return " ".join(body[:limit].decode("utf-8", "replace").split())
