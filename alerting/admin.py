@@ -1,18 +1,34 @@
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
 from django.utils import timezone
 
 from alerting import services
 from alerting.models import Alert, Delivery, DrActivation, Notification, Silence, SlackUser, Threshold
-from alerting.thresholds import inherited
+from alerting.thresholds import inherited, pair_errors
 from mrdj import audit
 from mrdj.admin import ReadOnlyAdmin
 
 
+class ThresholdForm(forms.ModelForm):
+    class Meta:
+        model = Threshold
+        fields = "__all__"  # noqa: DJ007 (every threshold field is the operator's to set)
+
+    def _post_clean(self) -> None:
+        """After the row is built from the form: a warning above its critical is refused on
+        the field (alerting.thresholds.pair_errors, which knows what the row inherits)."""
+        super()._post_clean()
+        for field, message in pair_errors(self.instance).items():
+            self.add_error(field, message)
+
+
 @admin.register(Threshold)
 class ThresholdAdmin(admin.ModelAdmin):
-    """Validation lives in Threshold.clean(): warning above critical is refused on the field."""
+    """A warning above its critical is refused on the field (ThresholdForm)."""
+
+    form = ThresholdForm
 
     list_display = (
         "__str__",

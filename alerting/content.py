@@ -6,12 +6,12 @@ receiver never disagree about the figures, the runbook step or the link.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from alerting.models import Alert, Kind, Notification
 from alerting.thresholds import Limits
 from mrdj.config import get_config
+from mrdj.times import human_ms
 
 THRESHOLDS_EXCEEDED = "queue thresholds exceeded"
 DEAD_LETTERED = "Job moved to dead-letter queue"
@@ -36,23 +36,6 @@ RUNBOOK = {
     Kind.CIRCUIT_OPEN: "The upstream of {queue} is down: check it and its secrets; no job is lost or "
     "dead-lettered meanwhile. After the fix, Queue flushen (/dashboard/) probes it at once.",
 }
-
-
-def human_ms(ms: int) -> str:
-    """4 min 12 s, 2 h 5 min: readable at a glance on a phone."""
-    seconds = int(ms) // 1000
-    if seconds < 60:
-        return f"{seconds} s" if ms >= 1000 or ms == 0 else f"{ms} ms"
-    minutes, seconds = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes} min {seconds} s" if seconds else f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-
-
-def human_delta(delta: timedelta) -> str:
-    """human_ms of a timedelta; a negative one reads as 0 s."""
-    return human_ms(max(int(delta.total_seconds() * 1000), 0))
 
 
 def _limit(value: int, describe=str) -> str:

@@ -25,11 +25,11 @@ from django.db.models import Max
 from django.utils import timezone
 
 from alerting import sender
-from alerting.content import human_delta
 from integrations import dispatch
 from integrations.models import WorkerHeartbeat
 from mrdj import http, pulses
 from mrdj.config import get_config
+from mrdj.times import human_delta
 
 log = logging.getLogger(__name__)
 

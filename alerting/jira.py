@@ -17,10 +17,10 @@ from urllib.parse import quote, urlencode
 from django.db.models import Q
 from django.utils import timezone
 
-from alerting.content import human_delta
 from alerting.models import Alert
 from mrdj import http
 from mrdj.config import get_config
+from mrdj.times import human_delta
 
 log = logging.getLogger(__name__)
 

@@ -83,25 +83,6 @@ class Threshold(models.Model):
     def __str__(self) -> str:
         return f"thresholds of {self.queue}" if self.queue else "default thresholds"
 
-    def clean(self) -> None:
-        from alerting.thresholds import inherited
-
-        fallback = inherited(self.queue)
-        errors = {}
-        for warning, critical in THRESHOLD_PAIRS:
-            low = getattr(self, warning)
-            high = getattr(self, critical)
-            low = fallback[warning] if low is None else low
-            high = fallback[critical] if high is None else high
-            if low > high:
-                field = warning if getattr(self, warning) is not None else critical
-                errors[field] = (
-                    f"warning ({low}) must not be above critical ({high}): "
-                    f"{self._meta.get_field(warning).verbose_name} is the lower limit"
-                )
-        if errors:
-            raise ValidationError(errors)
-
 
 def _alert_key() -> str:
     return secrets.token_hex(6)

@@ -22,7 +22,7 @@ from django.utils import timezone
 from alerting import targets
 from alerting.models import Delivery, Notification
 from alerting.transports import TRANSPORTS, TransportError
-from mrdj import metrics
+from mrdj import http, metrics
 from mrdj.config import get_config
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,8 @@ def submit(delivery_ids: Iterable[int]) -> list[Future]:
     return [in_background(send, pk) for pk in delivery_ids]
 
 
-def _timeouts() -> tuple[float, float]:
+def timeouts() -> tuple[float, float]:
+    """(connect, read) in seconds, for every call alerting and incidents make."""
     config = get_config()
     return (
         config.value("ALERT_HTTP_CONNECT_TIMEOUT_MS") / 1000,
@@ -79,9 +80,9 @@ def _timeouts() -> tuple[float, float]:
 
 def backoff_ms(attempts: int) -> int:
     config = get_config()
-    base = config.value("ALERT_DELIVERY_RETRY_BASE_MS")
-    longest = config.value("ALERT_DELIVERY_RETRY_MAX_MS")
-    return min(base * 2 ** max(attempts - 1, 0), longest)
+    return http.backoff_ms(
+        attempts, config.value("ALERT_DELIVERY_RETRY_BASE_MS"), config.value("ALERT_DELIVERY_RETRY_MAX_MS")
+    )
 
 
 def _claimable(now: datetime) -> Q:
@@ -91,7 +92,7 @@ def _claimable(now: datetime) -> Q:
 
 
 def _claim(delivery_id: int, now: datetime) -> Delivery | None:
-    connect, read = _timeouts()
+    connect, read = timeouts()
     lease = now + timedelta(seconds=connect + read + 30)
     claimed = Delivery.objects.filter(_claimable(now), pk=delivery_id).update(
         status=Status.SENDING, claimed_until=lease
@@ -111,7 +112,7 @@ def send(delivery_id: int, now: datetime | None = None) -> Delivery | None:
     target = targets.find(delivery.target_hash)
     if target is None:
         return _record_failure(delivery, now, "target is no longer configured", permanent=True)
-    transport = TRANSPORTS[target.service](*_timeouts(), secret=target.secret)
+    transport = TRANSPORTS[target.service](*timeouts(), secret=target.secret)
     try:
         sent = transport.send(target.url, delivery.notification.content, delivery.channel)
     except TransportError as error:
@@ -141,6 +142,7 @@ def _record_failure(
     delivery.error, delivery.response_code, delivery.response_body = error[:300], status, body[:300]
     delivery.claimed_until = None
     delivery.save()
+    metrics.alert_send_failed(delivery.service, give_up)
     log.warning(
         "alert delivery %s to %s failed (try %s%s): %s",
         delivery.pk,

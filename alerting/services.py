@@ -17,7 +17,6 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from alerting import content, dispatch, evaluation, jira, sender, signals, targets
-from alerting.content import human_delta
 from alerting.evaluation import Condition
 from alerting.models import (
     ALL_QUEUES,
@@ -33,6 +32,7 @@ from alerting.models import (
 )
 from mrdj import audit
 from mrdj.config import get_config
+from mrdj.times import human_delta
 
 Event = Notification.Event
 

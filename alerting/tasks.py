@@ -5,12 +5,13 @@ from celery import shared_task
 from alerting import deadman, services
 
 
-@shared_task(name="alerting.tick", ignore_result=True)
-def tick() -> int:
-    return len(services.tick())
+# Periodic: their results are kept and shown in the admin (CELERY_TASK_ANNOTATIONS in settings).
+@shared_task(name="alerting.tick")
+def tick() -> dict[str, int]:
+    return {"notifications": len(services.tick())}
 
 
-@shared_task(name="alerting.deadman_ping", ignore_result=True)
+@shared_task(name="alerting.deadman_ping")
 def deadman_ping() -> bool | None:
     """Beat's dead-man's switch: True when it told the monitor all is well, None when HEARTBEAT_URL
     is empty."""

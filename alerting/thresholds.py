@@ -54,3 +54,21 @@ def limits_by_queue(queues: list[str]) -> dict[str, Limits]:
     """Every queue's effective limits, in one query."""
     rows = {row.queue: row for row in Threshold.objects.all()}
     return {queue: Limits(**_overlay(inherited(queue, rows), rows.get(queue))) for queue in queues}
+
+
+def pair_errors(row: Threshold) -> dict[str, str]:
+    """A warning above its critical, after what the row inherits for its empty fields: the
+    message for the field the operator filled in (the admin's form shows it on that field)."""
+    fallback = inherited(row.queue)
+    errors = {}
+    for warning, critical in THRESHOLD_PAIRS:
+        low, high = getattr(row, warning), getattr(row, critical)
+        low = fallback[warning] if low is None else low
+        high = fallback[critical] if high is None else high
+        if low > high:
+            field = warning if getattr(row, warning) is not None else critical
+            errors[field] = (
+                f"warning ({low}) must not be above critical ({high}): "
+                f"{Threshold._meta.get_field(warning).verbose_name} is the lower limit"
+            )
+    return errors

@@ -8,11 +8,11 @@ from typing import Any
 from django.core.paginator import Paginator
 from django.utils import timezone
 
-from alerting.content import human_delta
 from incidents import checklist, deadlines, dr_bridge, services, statuspage, timeline
 from incidents.models import Incident, Role
 from incidents.timing import Timing
 from integrations.queues import QUEUES
+from mrdj.times import human_delta
 
 
 def _roles(incident: Incident, user: Any) -> list[dict[str, Any]]:

@@ -22,7 +22,7 @@ from mrdj import telemetry
 from mrdj.config import ConfigError, describe_invalid, get_config
 from mrdj.flags import describe, is_enabled
 from mrdj.health import Check, check_database, check_redis
-from mrdj.times import shown
+from mrdj.times import human_delta, human_ms, shown
 
 MANUAL_STEPS = [
     Check(
@@ -62,8 +62,8 @@ def queue_cards() -> dict[str, Any]:
                 "causes": recent_causes(name) if numbers["dead_letter"] else [],
                 "waiting_retry": retrying,
                 "flush_text": flush_text(numbers["backlog"], retrying),
-                "retry_age": content.human_ms(numbers["retry_age_ms"]),
-                "oldest_pending_age": content.human_ms(numbers["oldest_pending_age_ms"]),
+                "retry_age": human_ms(numbers["retry_age_ms"]),
+                "oldest_pending_age": human_ms(numbers["oldest_pending_age_ms"]),
                 "severity": severity,
                 "problem": worst.kind if worst else "",
                 "hint": content.runbook_for(worst.kind, severity, name) if worst else "",
@@ -172,9 +172,9 @@ def firing_alerts(now: datetime | None = None) -> list[AlertRow]:
         )
         if not alert.acknowledged_at and alert.announced_at and escalated < told:
             left = alert.announced_at + timing.ack_deadline(alert.notified_severity) - now
-            escalates = content.human_delta(left) if left > timedelta(0) else "now"
+            escalates = human_delta(left) if left > timedelta(0) else "now"
         rows.append(
-            AlertRow(alert, content.human_delta(now - alert.started_at), escalates, _jira_url(alert.jira_key))
+            AlertRow(alert, human_delta(now - alert.started_at), escalates, _jira_url(alert.jira_key))
         )
     return rows
 
@@ -224,9 +224,7 @@ def telemetry_check() -> Check:
     silence_ms = telemetry.silence_ms()
     if state.last_export and timezone.now() - state.last_export < timedelta(milliseconds=silence_ms):
         return Check("telemetry", True, f"exporting; last export {shown(state.last_export)}")
-    return Check(
-        "telemetry", False, f"enabled, but nothing exported in the last {content.human_ms(silence_ms)}"
-    )
+    return Check("telemetry", False, f"enabled, but nothing exported in the last {human_ms(silence_ms)}")
 
 
 def webhook_check() -> Check:

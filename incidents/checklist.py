@@ -14,10 +14,10 @@ from datetime import datetime
 
 from django.db.models import Max, Q, QuerySet
 
-from alerting.content import human_delta
 from alerting.models import Alert, Notification
 from incidents.models import Incident
 from incidents.timing import Timing
+from mrdj.times import human_delta
 
 
 @dataclass(frozen=True)

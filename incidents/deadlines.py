@@ -16,11 +16,11 @@ from typing import Any
 from django.db import transaction
 
 from alerting import content, dispatch
-from alerting.content import human_delta
 from alerting.models import ALL_QUEUES, Notification, Severity
 from alerting.services import active_silence
 from incidents.models import Entry, Incident, Role
 from incidents.timing import Timing
+from mrdj.times import human_delta
 
 
 @dataclass(frozen=True)

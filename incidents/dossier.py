@@ -13,12 +13,11 @@ from typing import Any
 
 from django.utils import timezone
 
-from alerting.content import human_delta
 from incidents import checklist, timeline
 from incidents.models import Incident, Role
 from incidents.timing import Timing
 from integrations.queues import QUEUES
-from mrdj.times import shown
+from mrdj.times import human_delta, shown
 
 
 def _iso(moment: datetime | None) -> str | None:

@@ -83,10 +83,9 @@ declare(
         "STATUSPAGE_PAGE_ID",
         Kind.TEXT,
         "",
-        "Status page: the Atlassian Statuspage page that status updates can be published on "
-        "(with STATUSPAGE_API_KEY). Empty: no publishing.",
+        "Status page: the Atlassian Statuspage page ID (such as 0ypqjmkwgqmh) that status updates can "
+        "be published on (with STATUSPAGE_API_KEY). Empty: no publishing.",
         INCIDENTS,
-        example="0ypqjmkwgqmh",
     ),
     Variable(
         "STATUSPAGE_API_KEY",

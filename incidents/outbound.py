@@ -12,14 +12,7 @@ from django.db.models import Q
 from alerting import sender
 from mrdj.config import get_config
 
-
-def timeouts() -> tuple[float, float]:
-    """(connect, read) in seconds."""
-    config = get_config()
-    return (
-        config.value("ALERT_HTTP_CONNECT_TIMEOUT_MS") / 1000,
-        config.value("ALERT_HTTP_READ_TIMEOUT_MS") / 1000,
-    )
+timeouts = sender.timeouts
 
 
 def unclaimed(now: datetime) -> Q:

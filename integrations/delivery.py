@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import email.utils
-import random
 import time
 from dataclasses import dataclass
 from datetime import UTC
@@ -13,8 +12,6 @@ from integrations.queues import Queue
 from mrdj import http
 from mrdj.config import Config
 
-# Answers worth trying again; any other 4xx will not change by retrying.
-RETRYABLE_STATUS = {408, 429}
 RETRY_AFTER_CAP_SECONDS = 3600
 
 
@@ -86,8 +83,7 @@ def parse_retry_after(value: str | None, now: float | None = None) -> int | None
 
 def retry_delay_ms(attempt: int, settings: QueueSettings, retry_after_ms: int | None = None) -> int:
     """Exponential backoff with jitter (half fixed, half random), never before Retry-After."""
-    ceiling = min(settings.retry_max_ms, settings.retry_base_ms * 2 ** max(attempt - 1, 0))
-    delay = ceiling // 2 + random.randint(0, ceiling - ceiling // 2)  # noqa: S311 (jitter)
+    delay = http.backoff_ms(attempt, settings.retry_base_ms, settings.retry_max_ms, jitter=True)
     return max(delay, retry_after_ms or 0)
 
 
@@ -123,7 +119,7 @@ def post(url: str, token: str, payload: dict, idempotency_key: str, settings: Qu
     answer = response.body[: ANSWER_CHARS * 4].decode("utf-8", "replace")[:ANSWER_CHARS]
     if 200 <= code < 300:
         return Outcome(True, False, code, "", duration, answer=answer)
-    retryable = code in RETRYABLE_STATUS or code >= 500
+    retryable = http.retryable(code)
     retry_after = parse_retry_after(response.headers.get("Retry-After")) if code in (429, 503) else None
     return Outcome(
         False,

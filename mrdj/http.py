@@ -2,13 +2,15 @@
 
 Upstream deliveries, webhook transports and Jira all go through post_json(), so
 timeouts, the User-Agent, redirects and connection reuse are decided in one place.
-It uses urllib3, the engine under requests, directly: on the delivery hot path
-requests' session machinery cost more CPU than the rest of a job's try together.
+It uses urllib3, the engine under requests, directly: the same call on a pooled
+requests.Session cost 1.88 times the CPU per request (bench/http_client.py; README, "Why
+urllib3, not requests").
 """
 
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +23,22 @@ USER_AGENT = "mrdj/0.1 (+Mister DJ operations backend)"
 # maxsize: connections kept per host, at least the tries one process keeps in flight per
 # queue (QUEUE_WORKER_THREADS, 64 by default); more are opened when needed, not kept.
 _pool = urllib3.PoolManager(num_pools=32, maxsize=128, retries=False)
+# Answers worth trying again besides every 5xx: a timeout, too early, too many requests. Any
+# other 4xx will not get better by itself (upstream deliveries, alert webhooks, incident calls).
+RETRYABLE_STATUS = frozenset({408, 425, 429})
+
+
+def retryable(status: int) -> bool:
+    return status in RETRYABLE_STATUS or status >= 500
+
+
+def backoff_ms(attempt: int, base_ms: int, max_ms: int, jitter: bool = False) -> int:
+    """Doubling from base_ms with each attempt (the first waits base_ms), at most max_ms. With
+    jitter, half of it fixed and half random, so that many jobs failing at once spread out."""
+    ceiling = min(max_ms, base_ms * 2 ** max(attempt - 1, 0))
+    if not jitter:
+        return ceiling
+    return ceiling // 2 + random.randint(0, ceiling - ceiling // 2)  # noqa: S311 (jitter)
 
 
 class HttpError(Exception):

@@ -13,14 +13,25 @@ from opentelemetry import metrics as otel
 from prometheus_client import Counter, Histogram
 
 METER = otel.get_meter("mrdj")
-LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 21600, 86400)
+# A delivery takes a few milliseconds to a minute; a job waiting out an outage, hours.
+LATENCY_BUCKETS = (
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 21600, 86400,
+)  # fmt: skip
 
 _job_latency = METER.create_histogram(
-    "mrdj.job.latency", unit="s", description="From acceptance to delivered or dead-lettered."
+    "mrdj.job.latency",
+    unit="s",
+    description="From acceptance to delivered or dead-lettered.",
+    explicit_bucket_boundaries_advisory=LATENCY_BUCKETS,  # not the SDK's defaults, made for ms
 )
 _deliveries = METER.create_counter("mrdj.deliveries", unit="{try}", description="Upstream tries by outcome.")
 _alerts_sent = METER.create_counter(
     "mrdj.alerts.sent", unit="{notification}", description="Alert notifications a webhook took."
+)
+_alert_sends_failed = METER.create_counter(
+    "mrdj.alerts.send_failures",
+    unit="{try}",
+    description="Tries to send an alert notification that failed (retry: tried again later; gave_up: not).",
 )
 
 JOB_LATENCY = Histogram(
@@ -33,6 +44,11 @@ DELIVERIES = Counter(
     "mrdj_deliveries", "Upstream tries by outcome (delivered, retry, dead).", ["queue", "outcome"]
 )
 ALERTS_SENT = Counter("mrdj_alerts_sent", "Alert notifications a webhook took.", ["severity", "service"])
+ALERT_SEND_FAILURES = Counter(
+    "mrdj_alert_send_failures",
+    "Tries to send an alert notification that failed (outcome retry: tried again later; gave_up: not).",
+    ["service", "outcome"],
+)
 
 
 def delivery_tried(queue: str, outcome: str) -> None:
@@ -48,3 +64,9 @@ def job_finished(queue: str, outcome: str, seconds: float) -> None:
 def alert_sent(severity: str, service: str) -> None:
     _alerts_sent.add(1, {"severity": severity or "none", "service": service})
     ALERTS_SENT.labels(severity or "none", service).inc()
+
+
+def alert_send_failed(service: str, gave_up: bool) -> None:
+    outcome = "gave_up" if gave_up else "retry"
+    _alert_sends_failed.add(1, {"service": service, "outcome": outcome})
+    ALERT_SEND_FAILURES.labels(service, outcome).inc()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 import environ
@@ -123,8 +124,33 @@ CELERY_DB_REUSE_MAX = 1000
 # drain never waits behind a long line of other tasks (the worker takes from both queues
 # in turn), and a lost one is replaced within the reconciler's interval plus
 # DRAINER_TTL_MS, however long the other queue is.
-CELERY_TASK_QUEUES = (Queue("celery"), Queue("drain"))
-CELERY_TASK_ROUTES = {"integrations.drain": {"queue": "drain"}}
+# Periodic work (the reconciler, the alert tick, the dead-man's switch) has its own queue
+# too, so that recovery and alerting never wait behind a backlog of other tasks.
+CELERY_TASK_QUEUES = (Queue("periodic"), Queue("drain"), Queue("celery"))
+PERIODIC_TASKS = (
+    "integrations.reconcile",
+    "alerting.tick",
+    "alerting.deadman_ping",
+    "personalization.purge_expired",
+)
+CELERY_TASK_ROUTES = {
+    "integrations.drain": {"queue": "drain"},
+    **{task: {"queue": "periodic"} for task in PERIODIC_TASKS},
+}
+# What the periodic tasks did (the reconciler's dispatches, the alerts a tick sent...) is kept
+# in django-celery-results, shown in the admin (Celery Results > Task results) with the task's
+# name and arguments; every other task ignores its result (CELERY_TASK_IGNORE_RESULT): a drain
+# runs once per batch, too many rows with nothing to read. Results expire after a day; when
+# CELERY_RESULT_EXPIRES is set, beat schedules Celery's own celery.backend_cleanup (04:00 daily)
+# that deletes the expired ones, about 36,000 rows a day at the default intervals.
+CELERY_TASK_ANNOTATIONS = {task: {"ignore_result": False} for task in PERIODIC_TASKS}
+CELERY_RESULT_EXTENDED = True
+CELERY_RESULT_EXPIRES = timedelta(days=1)
+# Task events for Flower and `celery events`: the worker's (received, started, succeeded...)
+# and the producer's "sent", so that tasks waiting in a queue are visible. Cost: one small
+# message per task state on the broker; drains are one task per batch of jobs, not per job.
+CELERY_WORKER_SEND_TASK_EVENTS = True
+CELERY_TASK_SEND_SENT_EVENT = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
 

@@ -11,6 +11,12 @@ until this has run.
 
 Export never holds up a request or a job: spans are batched in a bounded queue
 (dropped when full) and exported from a background thread with a short timeout.
+
+The standard OTEL_* variables of the process environment work as the OpenTelemetry
+specification says (OTEL_SDK_DISABLED, OTEL_TRACES_SAMPLER[_ARG], OTEL_RESOURCE_ATTRIBUTES,
+OTEL_SERVICE_NAME, OTEL_PYTHON_DJANGO_EXCLUDED_URLS / OTEL_PYTHON_EXCLUDED_URLS); mrdj's own
+variables (DEPLOYMENT_ENVIRONMENT, OTEL_TRACES_SAMPLE_PERCENT) only fill in what those
+leave unset (docs/telemetry.md).
 """
 
 from __future__ import annotations
@@ -56,8 +62,17 @@ def endpoints() -> dict[str, str]:
     }
 
 
+def sdk_disabled() -> bool:
+    """OTEL_SDK_DISABLED=true (any case) in the process environment, read where the SDK reads
+    it: a no-op SDK for every signal, whatever mrdj's own switches say."""
+    return os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true"
+
+
 def status(with_last_export: bool = False) -> TelemetryStatus:
-    """Which of the three conditions holds (and the last successful export of any process)."""
+    """Which of the conditions holds, OTEL_SDK_DISABLED first (and the last successful export
+    of any process)."""
+    if sdk_disabled():
+        return TelemetryStatus("off", "OTEL_SDK_DISABLED=true")
     try:
         if not is_enabled("FLAG_TELEMETRY"):
             return TelemetryStatus("off", "FLAG_TELEMETRY is off")
@@ -144,7 +159,7 @@ class Runtime:
         close the gates."""
         state = status()
         with self.lock:
-            if not self.installed and all(endpoints().values()):
+            if not self.installed and all(endpoints().values()) and not sdk_disabled():
                 # Once per process, failed or not: a provider, once set, cannot be replaced, and
                 # retrying every few seconds would stack up exporter threads.
                 self.installed = True
@@ -218,44 +233,42 @@ def _install(role: str) -> None:
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
-    from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
-    from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased, TraceIdRatioBased
 
     config = get_config()
     urls = endpoints()
     # Every setting is read (and refused, when invalid) before anything is built: a provider,
     # once set, cannot be replaced in this process.
     timeout_ms = config.value("OTEL_EXPORT_TIMEOUT_MS")
-    schedule_delay_ms = config.value("OTEL_BSP_SCHEDULE_DELAY_MS")
-    export_interval_ms = config.value("OTEL_METRIC_EXPORT_INTERVAL_MS")
-    ratio = config.value("OTEL_TRACES_SAMPLE_PERCENT") / 100
+    schedule_delay_ms = own_or_standard("OTEL_BSP_SCHEDULE_DELAY_MS", "OTEL_BSP_SCHEDULE_DELAY")
+    export_interval_ms = own_or_standard("OTEL_METRIC_EXPORT_INTERVAL_MS", "OTEL_METRIC_EXPORT_INTERVAL")
+    sampler = _sampler()
     sent_headers = headers()
-    resource = Resource.create(
-        {
-            "service.name": config.value("OTEL_SERVICE_NAME") or SERVICE_NAME,
-            "service.version": VERSION,
-            "service.instance.id": _process_name(),
-            "deployment.environment": settings.DEPLOYMENT_ENVIRONMENT,
-            "deployment.environment.name": settings.DEPLOYMENT_ENVIRONMENT,
-            "mrdj.process.role": role,
-        }
+    resource = _resource(role)
+    spans = _Gated(
+        OTLPSpanExporter(
+            endpoint=urls["traces"], headers=signal_headers("TRACES", sent_headers), timeout=timeout_ms / 1000
+        )
     )
-    spans = _Gated(OTLPSpanExporter(endpoint=urls["traces"], headers=sent_headers, timeout=timeout_ms / 1000))
-    root = ALWAYS_ON if ratio >= 1 else TraceIdRatioBased(ratio)
-    tracer_provider = TracerProvider(resource=resource, sampler=_GatedSampler(ParentBased(root)))
+    tracer_provider = TracerProvider(resource=resource, sampler=_GatedSampler(sampler))
     tracer_provider.add_span_processor(
         BatchSpanProcessor(
             spans,
-            max_queue_size=2048,  # bounded: a collector that is down costs dropped spans, not memory
+            # Bounded (OTEL_BSP_MAX_QUEUE_SIZE, 2048 by default): a collector that is down costs
+            # dropped spans, not memory.
+            max_queue_size=None,
             schedule_delay_millis=schedule_delay_ms,
             export_timeout_millis=timeout_ms,
         )
     )
     trace.set_tracer_provider(tracer_provider)
     metric_exporter = _gated_metric_exporter(
-        OTLPMetricExporter(endpoint=urls["metrics"], headers=sent_headers, timeout=timeout_ms / 1000)
+        OTLPMetricExporter(
+            endpoint=urls["metrics"],
+            headers=signal_headers("METRICS", sent_headers),
+            timeout=timeout_ms / 1000,
+        )
     )
     reader = PeriodicExportingMetricReader(
         metric_exporter,
@@ -264,6 +277,83 @@ def _install(role: str) -> None:
     )
     metrics.set_meter_provider(MeterProvider(resource=resource, metric_readers=[reader]))
     _instrument(role)
+
+
+def own_or_standard(own: str, standard: str) -> int:
+    """mrdj's variable when set (environment or managed.env); else the standard one, when set
+    in the environment (whole milliseconds); else mrdj's default."""
+    from mrdj.config import Source
+
+    config = get_config()
+    raw = os.environ.get(standard, "").strip()
+    if config.lookup(own)[1] is Source.DEFAULT and raw:
+        try:
+            return int(max(int(raw), variable_minimum(own)))
+        except ValueError:
+            log.warning(
+                "%s=%r is not a whole number of milliseconds; %s's default is used", standard, raw, own
+            )
+    return config.value(own)
+
+
+def variable_minimum(name: str) -> float:
+    from mrdj.declarations import variable
+
+    return variable(name).minimum or 0
+
+
+def signal_headers(signal: str, generic: dict[str, str]) -> dict[str, str]:
+    """OTEL_EXPORTER_OTLP_<SIGNAL>_HEADERS in the environment replaces the generic headers, as
+    the specification says: the exporter then reads it itself."""
+    return {} if os.environ.get(f"OTEL_EXPORTER_OTLP_{signal}_HEADERS", "").strip() else generic
+
+
+def _sampler():
+    """OTEL_TRACES_SAMPLER (and _ARG) when set in the environment, as the SDK reads them;
+    otherwise mrdj's OTEL_TRACES_SAMPLE_PERCENT as parentbased_traceidratio (at 100:
+    parentbased_always_on, the specification's default)."""
+    from opentelemetry.sdk.trace import sampling
+
+    from mrdj.config import Source
+
+    config = get_config()
+    if os.environ.get("OTEL_TRACES_SAMPLER", "").strip():
+        if config.lookup("OTEL_TRACES_SAMPLE_PERCENT")[1] is not Source.DEFAULT:
+            log.warning("OTEL_TRACES_SAMPLER is set: OTEL_TRACES_SAMPLE_PERCENT is not used")
+        # The SDK's own reading, so that every value and its fallbacks mean what the spec says.
+        return sampling._get_from_env_or_default()
+    ratio = config.value("OTEL_TRACES_SAMPLE_PERCENT") / 100
+    root = sampling.ALWAYS_ON if ratio >= 1 else sampling.TraceIdRatioBased(ratio)
+    return sampling.ParentBased(root)
+
+
+def _resource(role: str):
+    """The SDK's resource (OTEL_RESOURCE_ATTRIBUTES, OTEL_SERVICE_NAME, the detectors) with
+    mrdj's attributes as defaults: they fill only what the standard variables left unset."""
+    from opentelemetry.sdk.resources import OTELResourceDetector, Resource
+
+    from mrdj.config import Source
+
+    config = get_config()
+    given = dict(OTELResourceDetector().detect().attributes)
+    # OTEL_SERVICE_NAME > service.name in OTEL_RESOURCE_ATTRIBUTES > mrdj's default; mrdj
+    # declares OTEL_SERVICE_NAME, so one set in managed.env counts as set too.
+    named = config.lookup("OTEL_SERVICE_NAME")[1] is not Source.DEFAULT and config.value("OTEL_SERVICE_NAME")
+    service_name = named or given.get("service.name") or SERVICE_NAME
+    # The old and the new name of the attribute say the same: one given fills the other.
+    environment = (
+        given.get("deployment.environment.name")
+        or given.get("deployment.environment")
+        or settings.DEPLOYMENT_ENVIRONMENT
+    )
+    defaults = {
+        "service.version": VERSION,
+        "service.instance.id": _process_name(),
+        "deployment.environment": environment,
+        "deployment.environment.name": environment,
+        "mrdj.process.role": role,
+    }
+    return Resource.create({**defaults, **given, "service.name": service_name})
 
 
 def _started_exporting(role: str) -> None:
@@ -293,7 +383,6 @@ def _instrument(role: str) -> None:
     more than all of mrdj's tracing together, and the spans carry the same durations."""
     from opentelemetry.instrumentation.celery import CeleryInstrumentor
     from opentelemetry.instrumentation.redis import RedisInstrumentor
-    from opentelemetry.instrumentation.requests import RequestsInstrumentor
     from opentelemetry.instrumentation.urllib3 import URLLib3Instrumentor
     from opentelemetry.metrics import NoOpMeterProvider
 
@@ -305,7 +394,6 @@ def _instrument(role: str) -> None:
     RedisInstrumentor().instrument(**no_metrics)
     # Upstream deliveries, webhooks and Jira (mrdj/http.py): scheme and host only in the spans.
     URLLib3Instrumentor().instrument(url_filter=host_only, **no_metrics)
-    RequestsInstrumentor().instrument(**no_metrics)  # no code of mrdj's uses requests today
     _trace_database()
 
 
@@ -450,15 +538,25 @@ class RequestTracingMiddleware:
     def __init__(self, get_response):
         from opentelemetry import propagate, trace
         from opentelemetry.instrumentation.wsgi import wsgi_getter
+        from opentelemetry.util.http import get_excluded_urls
 
         self.get_response = get_response
         self.extract = lambda meta: propagate.extract(meta, getter=wsgi_getter)
         self.trace = trace
         self.tracer = trace.get_tracer("mrdj.web")  # once: looking it up cost 0.1 ms a request
+        # OTEL_PYTHON_DJANGO_EXCLUDED_URLS, else OTEL_PYTHON_EXCLUDED_URLS: comma-separated
+        # regular expressions searched in the URL, read once as the Django instrumentation does.
+        excluded = get_excluded_urls("DJANGO")
+        self.excluded = excluded if getattr(excluded, "_excluded_urls", True) else None
 
     def __call__(self, request):
         if not runtime.exporting:
             return self.get_response(request)
+        if self.excluded is not None and self.excluded.url_disabled(_url_of(request)):
+            from opentelemetry.instrumentation.utils import suppress_instrumentation
+
+            with suppress_instrumentation():  # nor a trace of its queries and calls
+                return self.get_response(request)
         trace = self.trace
         context = self.extract(request.META)
         with self.tracer.start_as_current_span(request.method, context, trace.SpanKind.SERVER) as span:
@@ -488,6 +586,17 @@ class RequestTracingMiddleware:
         if runtime.exporting:
             self.trace.get_current_span().record_exception(exception)
         return None
+
+
+def _url_of(request) -> str:
+    """What the exclusions are searched in: the URL without its query, as the Django
+    instrumentation matches them (a Host Django refuses leaves the path)."""
+    from django.core.exceptions import DisallowedHost
+
+    try:
+        return request.build_absolute_uri("?")
+    except DisallowedHost:
+        return request.path
 
 
 @contextmanager

@@ -5,6 +5,7 @@ from celery import shared_task
 from personalization import services
 
 
-@shared_task(name="personalization.purge_expired", ignore_result=True)
-def purge_expired() -> int:
-    return services.purge_expired()
+# Periodic: its result is kept and shown in the admin (CELERY_TASK_ANNOTATIONS in settings).
+@shared_task(name="personalization.purge_expired")
+def purge_expired() -> dict[str, int]:
+    return {"purged": services.purge_expired()}

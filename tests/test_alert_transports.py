@@ -9,6 +9,7 @@ from django.core import checks
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
+from prometheus_client import REGISTRY
 
 from alerting import content, sender, services, targets
 from alerting.models import Alert, Delivery, Kind, Notification
@@ -181,6 +182,8 @@ def test_deliveries_are_recorded_without_the_secret_in_the_url(webhooks, managed
 
 def test_a_failed_delivery_is_retried_with_backoff_until_it_goes_through(webhooks, managed_env):
     managed_env.set("ALERT_WEBHOOK_URLS", f"json+{webhooks.url}/json")
+    failures = {"service": "json", "outcome": "retry"}
+    counted = REGISTRY.get_sample_value("mrdj_alert_send_failures_total", failures) or 0
     webhooks.script(Answer(500, body=b"busy"), Answer(503, body=b"busy"))
     put_jobs("rentguy", Status.DEAD, 1)
     services.evaluate()
@@ -194,6 +197,8 @@ def test_a_failed_delivery_is_retried_with_backoff_until_it_goes_through(webhook
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts, delivery.response_code) == (Delivery.Status.SENT, 3, 200)
     assert len(webhooks.to("/json")) == 3
+    # Each failed try is counted for Prometheus (and OTLP), by service and outcome.
+    assert REGISTRY.get_sample_value("mrdj_alert_send_failures_total", failures) == counted + 2
 
 
 def test_a_permanent_refusal_is_not_retried(webhooks, managed_env):

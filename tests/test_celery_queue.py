@@ -198,3 +198,23 @@ def test_a_worker_whose_database_connections_were_killed_carries_on(celery_worke
         services.enqueue(QUEUES["rentguy"], {"n": n})
 
     wait_until(lambda: delivered_count() == 10, timeout=60, message="the worker kept its dead connection")
+
+
+def test_periodic_work_has_its_own_queue_and_workers_send_task_events(
+    celery_workers, broker, managed_env, tmp_path
+):
+    """Flower sees tasks waiting (the producer's task-sent events) and what workers do; the
+    reconciler and the alert tick never wait behind other tasks."""
+    from mrdj.celery import app
+
+    for task in ("integrations.reconcile", "alerting.tick", "alerting.deadman_ping"):
+        app.send_task(task)
+    app.send_task("integrations.drain", args=["rentguy"])
+    assert (broker.llen("periodic"), broker.llen("drain"), broker.llen("celery")) == (3, 1, 0)
+    assert app.conf.task_send_sent_event and app.conf.timezone == "UTC"
+
+    celery_workers()
+    banner = (tmp_path / "worker.log").read_text()
+    assert "task events: ON" in banner
+    assert all(f".> {queue} " in banner for queue in ("periodic", "drain", "celery"))  # it consumes all three
+    wait_until(lambda: broker.llen("periodic") == 0, message="the worker took the periodic tasks")

@@ -199,6 +199,8 @@ def test_prometheus_metrics_pass_promtool(managed_env):
     text = response.content.decode()
     assert 'mrdj_queue_dead_letter{queue="rentguy"} 1.0' in text
     assert 'mrdj_job_latency_seconds_bucket{le="2.5",outcome="delivered",queue="rentguy"}' in text
+    # Deliveries take milliseconds: the lowest buckets tell them apart.
+    assert 'mrdj_job_latency_seconds_bucket{le="0.005",outcome="delivered",queue="rentguy"}' in text
     assert 'mrdj_deliveries_total{outcome="held",queue="rentguy"}' in text
     assert 'mrdj_queue_circuit{queue="rentguy",state="half_open"} 1.0' in text
     assert 'mrdj_queue_circuit{queue="rentguy",state="open"} 0.0' in text

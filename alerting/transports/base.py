@@ -7,9 +7,6 @@ from typing import Any
 from alerting.models import Notification
 from mrdj import http
 
-# 408 and 429 ask to try again later; any other 4xx will not get better by itself.
-RETRYABLE_4XX = frozenset({408, 425, 429})
-
 
 class TransportError(Exception):
     """The service did not take the message; permanent when trying again cannot help."""
@@ -75,7 +72,7 @@ class Transport:
             text = text.replace(self.secret, "<secret>")
         if not self.accepted(response):
             status = response.status
-            permanent = 400 <= status < 500 and status not in RETRYABLE_4XX
+            permanent = not http.retryable(status) and status >= 400
             raise TransportError(
                 f"{self.service} answered {status} {response.reason}: {text}".strip(": "),
                 permanent=permanent,
