@@ -4,7 +4,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.utils import timezone
 
-from alerting import services
+from alerting import lifecycle
 from alerting.models import Alert, Delivery, DrActivation, Notification, Silence, SlackUser, Threshold
 from alerting.thresholds import inherited, pair_errors
 from mrdj import audit
@@ -110,7 +110,7 @@ class AlertAdmin(ReadOnlyAdmin):
     )
     def acknowledge_selected(self, request, queryset):
         done = sum(
-            services.acknowledge(alert, request.user) for alert in queryset.filter(state=Alert.State.FIRING)
+            lifecycle.acknowledge(alert, request.user) for alert in queryset.filter(state=Alert.State.FIRING)
         )
         self.message_user(
             request, f"{done} alert(s) acknowledged.", messages.SUCCESS if done else messages.WARNING
@@ -156,12 +156,12 @@ class SilenceAdmin(admin.ModelAdmin):
         return {"ends_at": timezone.now() + timezone.timedelta(hours=1)}
 
     def save_model(self, request, obj, form, change):
-        created = services.create_silence(obj.queue, obj.ends_at, obj.reason, request.user)
+        created = lifecycle.create_silence(obj.queue, obj.ends_at, obj.reason, request.user)
         obj.pk = created.pk
 
     @admin.action(description="Expire the selected silences now", permissions=["add"])
     def expire_now(self, request, queryset):
-        done = sum(services.expire_silence(silence, request.user) for silence in queryset)
+        done = sum(lifecycle.expire_silence(silence, request.user) for silence in queryset)
         self.message_user(request, f"{done} silence(s) expired.")
 
 

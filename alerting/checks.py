@@ -10,14 +10,14 @@ from mrdj.config import ConfigError
 
 @register()
 def alert_configuration(app_configs, **kwargs) -> list[Warning]:
-    from alerting import jira, services, targets, thresholds
+    from alerting import jira, lifecycle, targets, thresholds
 
     errors = []
     for read in (
         targets.webhook_targets,
         targets.severity_routes,
         thresholds.from_variables,
-        services.Timing.read,
+        lifecycle.Timing.read,
         jira.JiraSettings.read,
     ):
         try:

@@ -25,7 +25,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from alerting import sender
-from integrations import dispatch
+from integrations import handoff
 from integrations.models import WorkerHeartbeat
 from mrdj import http, pulses
 from mrdj.config import get_config
@@ -98,7 +98,7 @@ def report(now: datetime | None = None) -> Report:
             limit,
         )
     ]
-    if dispatch.uses_broker():
+    if handoff.uses_broker():
         reconciled = pulses.last(pulses.RECONCILER)
         judged.append(
             _judge(

@@ -14,7 +14,7 @@ from typing import Any
 
 from alerting.models import ALL_QUEUES, SEVERITY_RANK, Kind, Severity
 from alerting.thresholds import Limits, limits_by_queue
-from integrations import dispatch, services, stalls
+from integrations import handoff, operations, stalls
 from mrdj import telemetry
 from mrdj.health import check_redis
 
@@ -104,7 +104,7 @@ def totals(figures: dict[str, dict[str, Any]]) -> dict[str, int]:
 
 def broker_conditions(figures: dict[str, dict[str, Any]]) -> list[Condition]:
     """Redis unreachable while the queue runs over it: nothing moves, whatever the figures say."""
-    if not dispatch.uses_broker():
+    if not handoff.uses_broker():
         return [Condition(ALL_QUEUES, Kind.BROKER_UNREACHABLE, None)]
     check = check_redis()
     severity = None if check.ok else Severity.CRITICAL
@@ -137,7 +137,7 @@ SOURCES: list[Callable[[dict[str, dict[str, Any]]], list[Condition]]] = [
 
 
 def current_conditions() -> list[Condition]:
-    figures = services.queue_figures()["queues"]
+    figures = operations.queue_figures()["queues"]
     return [condition for source in SOURCES for condition in source(figures)]
 
 

@@ -57,8 +57,8 @@ class Evaluator:
             self._wake.set()
 
     def _run(self) -> None:
-        from alerting import services
-        from integrations import dispatch
+        from alerting import lifecycle
+        from integrations import handoff
 
         next_tick = 0.0
         while not self._stop.is_set():
@@ -76,15 +76,15 @@ class Evaluator:
             try:
                 # Over Redis, beat's tick runs the deadlines; this process still evaluates on the
                 # interval, so that a dead worker (and the beat inside it) pages without any intake.
-                if due and not dispatch.uses_broker():
-                    services.tick()
+                if due and not handoff.uses_broker():
+                    lifecycle.tick()
                 else:
-                    services.evaluate()
+                    lifecycle.evaluate()
             except Exception:
                 log.exception("alert evaluation failed; trying again at the next event or tick")
             finally:
                 close_old_connections()
-            if due and not dispatch.uses_broker():
+            if due and not handoff.uses_broker():
                 deadman.ping_if_due()  # after a failed tick too: the ping then says what is wrong
             self._stop.wait(config.value("ALERT_EVALUATE_MIN_INTERVAL_MS") / 1000)
         connections.close_all()

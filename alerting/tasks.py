@@ -2,13 +2,13 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from alerting import deadman, services
+from alerting import deadman, lifecycle
 
 
 # Periodic: their results are kept and shown in the admin (CELERY_TASK_ANNOTATIONS in settings).
 @shared_task(name="alerting.tick")
 def tick() -> dict[str, int]:
-    return {"notifications": len(services.tick())}
+    return {"notifications": len(lifecycle.tick())}
 
 
 @shared_task(name="alerting.deadman_ping")

@@ -139,7 +139,7 @@ def main() -> None:
     import redis
     from django.conf import settings
 
-    from integrations import services
+    from integrations import operations
     from integrations.models import Job, Status
     from integrations.queues import QUEUES
     from mrdj.config import get_config
@@ -159,7 +159,7 @@ def main() -> None:
             reset()
 
             for k in range(WARNING_BACKLOG - 1):
-                services.enqueue(QUEUES["rentguy"], {"k": k})  # under the limit
+                operations.enqueue(QUEUES["rentguy"], {"k": k})  # under the limit
             # Wait until none of these is in flight: backlog counts waiting jobs, not active ones.
             settled = time.monotonic() + 30
             while Job.objects.filter(queue="rentguy", status=Status.RETRY).count() < WARNING_BACKLOG - 1:

@@ -70,7 +70,7 @@ def load_jobs(total: int, queue: str = "rentguy") -> None:
     (rows and counters; no broker message: wake the queue for that)."""
     from django.utils import timezone
 
-    from integrations import services
+    from integrations import operations
     from integrations.models import Job, UpstreamState
 
     empty_queue_tables()
@@ -89,7 +89,7 @@ def load_jobs(total: int, queue: str = "rentguy") -> None:
         ),
         batch_size=1000,
     )
-    services.recount()
+    operations.recount()
 
 
 def free_port() -> int:

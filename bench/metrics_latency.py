@@ -41,13 +41,13 @@ FROM generate_series(1, %(count)s) AS n
 def fill(count: int) -> None:
     from django.db import connection
 
-    from integrations import services
+    from integrations import operations
 
     empty_queue_tables()
     with connection.cursor() as cursor:
         cursor.execute(FILL, {"count": count})
         cursor.execute("ANALYZE integrations_job")
-    services.recount()
+    operations.recount()
 
 
 def median_latency_ms(port: int, requests: int) -> float:

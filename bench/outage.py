@@ -24,7 +24,7 @@ the sum of those moves; a drain itself runs in real time. The outage ends when s
 time reaches --minutes.
 
 Per round (rounds alternate, medians printed):
-- baseline: N jobs accepted (services.enqueue_many, as intake stores them), the upstream up,
+- baseline: N jobs accepted (operations.enqueue_many, as intake stores them), the upstream up,
   drained; wall time from the first drain starting to the last job delivered.
 - outage: N jobs accepted with the upstream down; 30 simulated minutes; then the upstream
   is back. The breaker notices at its next probe: the simulated wait until then is printed,
@@ -227,7 +227,7 @@ class Bench:
         self.point_at_upstream()
 
     def accept(self) -> None:
-        from integrations import services
+        from integrations import operations
         from integrations.models import Job
         from integrations.queues import QUEUES
 
@@ -236,7 +236,7 @@ class Bench:
                 ({"lead": n, "name": "Bruiloft Jansen", "guests": 120}, None)
                 for n in range(start, min(start + 500, self.args.jobs))
             ]
-            services.enqueue_many(QUEUES[QUEUE], items)
+            operations.enqueue_many(QUEUES[QUEUE], items)
         if Job.objects.filter(queue=QUEUE).count() != self.args.jobs:
             raise SystemExit("not every job was stored")
 

@@ -11,7 +11,7 @@ until the last one finished:
   `celery -A bench.worker_app worker --prefetch-multiplier 4` with the task acknowledged
   early: Celery's default worker settings, not mrdj's (acks late, prefetch 1).
 - mrdj: N pending jobs stored (as intake leaves them) and their queue woken
-  (`dispatch.wake`: one drain task that claims and delivers them in batches), drained by
+  (`handoff.wake`: one drain task that claims and delivers them in batches), drained by
   `celery -A mrdj worker` as the README starts it, to a local upstream that answers 200
   at once (bench/upstream.py, its own process).
 
@@ -45,7 +45,7 @@ def main() -> None:
     from django.conf import settings
 
     from bench import upstream, worker_app
-    from integrations import dispatch, engine
+    from integrations import engine, handoff
     from integrations.models import Job, Status
     from integrations.queues import QUEUES
     from mrdj.config import get_config
@@ -83,7 +83,7 @@ def main() -> None:
     def run_mrdj(round_number: int) -> float:
         broker.flushdb()
         load_jobs(args.jobs)
-        dispatch.wake("rentguy")
+        handoff.wake("rentguy")
         return timed_drain(
             env,
             "mrdj",

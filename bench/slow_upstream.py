@@ -7,7 +7,7 @@ Needs PostgreSQL and Redis (BENCH_DATABASE_URL, BENCH_REDIS_URL). A local upstre
 Per delay and round, two phases, each on work loaded before its worker starts:
 
 - mrdj: N pending jobs stored (as intake leaves them) and their queue woken
-  (`dispatch.wake`: one drain task), drained by `celery -A mrdj worker --concurrency 4`
+  (`handoff.wake`: one drain task), drained by `celery -A mrdj worker --concurrency 4`
   as the README starts it (prefork, beat embedded) with mrdj's default queue settings.
 - raw Celery: N `bench.post` tasks (urllib3 PoolManager, the same JSON body and the
   Idempotency-Key and bearer headers) on `--pool threads --concurrency 64`, with Celery's
@@ -53,7 +53,7 @@ def main() -> None:
     from django.db.models import Max
 
     from bench import upstream, worker_app
-    from integrations import dispatch, engine
+    from integrations import engine, handoff
     from integrations.models import Job, Status
     from integrations.queues import QUEUES
     from mrdj.config import get_config
@@ -77,7 +77,7 @@ def main() -> None:
     def run_mrdj(delay_ms: int, round_number: int) -> float:
         broker.flushdb()
         load_jobs(args.jobs)
-        dispatch.wake("rentguy")
+        handoff.wake("rentguy")
         seconds = timed_drain(
             env,
             "mrdj",

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from alerting import services as alerting_services
+from alerting import lifecycle as alerting_services
 from alerting.models import Delivery
 from mrdj import audit, http
 from mrdj.config import ConfigError, get_config

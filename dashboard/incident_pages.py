@@ -8,7 +8,7 @@ from typing import Any
 from django.core.paginator import Paginator
 from django.utils import timezone
 
-from incidents import checklist, deadlines, dr_bridge, services, statuspage, timeline
+from incidents import checklist, deadlines, dr_bridge, incident_actions, statuspage, timeline
 from incidents.models import Incident, Role
 from incidents.timing import Timing
 from integrations.queues import QUEUES
@@ -39,7 +39,7 @@ def _with_deadlines(incident: Incident, user: Any, timing: Timing) -> dict[str, 
 
 def list_page(user: Any, page: str | None, open_page: str | None = None) -> dict[str, Any]:
     timing = Timing.read()
-    open_incidents = Paginator(services.active(), 20).get_page(open_page)
+    open_incidents = Paginator(incident_actions.active(), 20).get_page(open_page)
     active = [_with_deadlines(incident, user, timing) for incident in open_incidents]
     resolved = Incident.objects.filter(state=Incident.State.RESOLVED).order_by("-resolved_at", "-pk")
     return {

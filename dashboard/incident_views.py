@@ -13,9 +13,9 @@ from django.views.decorators.http import require_GET
 
 from dashboard import incident_pages
 from dashboard.views import action, answer, render_page
-from incidents import dr_bridge, services, statuspage
+from incidents import dr_bridge, incident_actions, statuspage
+from incidents.incident_actions import IncidentError
 from incidents.models import Incident
-from incidents.services import IncidentError
 from mrdj.auth import staff_only
 
 CHANGE = "incidents.change_incident"
@@ -64,7 +64,7 @@ def incident_action(permission: str = CHANGE) -> Callable:
 @action("incidents.add_incident")
 def open_incident(request: HttpRequest) -> HttpResponse:
     try:
-        created = services.open_incident(
+        created = incident_actions.open_incident(
             request.POST.get("title", ""),
             request.POST.get("severity", ""),
             request.POST.getlist("queues"),
@@ -79,7 +79,7 @@ def open_incident(request: HttpRequest) -> HttpResponse:
 
 @incident_action()
 def claim(request: HttpRequest, incident: Incident) -> str:
-    role = services.claim_role(
+    role = incident_actions.claim_role(
         incident, request.POST.get("role", ""), request.user, take_over=request.POST.get("take_over") == "1"
     )
     return f"You are {role.get_name_display()} of {incident.reference}."
@@ -91,7 +91,7 @@ def note(request: HttpRequest, incident: Incident) -> str:
     publish = request.POST.get("publish") == "1"
     if publish and not update:
         raise IncidentError("status page: only a status update is published there; choose status update")
-    entry = services.add_note(incident, request.POST.get("text", ""), request.user, update=update)
+    entry = incident_actions.add_note(incident, request.POST.get("text", ""), request.user, update=update)
     if not update:
         return "Note added."
     published = f" {statuspage.publish(incident, entry.text, request.user)}" if publish else ""
@@ -101,7 +101,7 @@ def note(request: HttpRequest, incident: Incident) -> str:
 @incident_action()
 def check(request: HttpRequest, incident: Incident) -> str:
     done = request.POST.get("done", "1") == "1"
-    services.tick(
+    incident_actions.tick(
         incident, request.POST.get("item", ""), request.user, value=request.POST.get("value", ""), done=done
     )
     return "Checklist updated."
@@ -109,13 +109,13 @@ def check(request: HttpRequest, incident: Incident) -> str:
 
 @incident_action()
 def root_cause(request: HttpRequest, incident: Incident) -> str:
-    services.set_root_cause(incident, request.POST.get("root_cause", ""), request.user)
+    incident_actions.set_root_cause(incident, request.POST.get("root_cause", ""), request.user)
     return "Root cause recorded; it goes on every Jira ticket of the incident."
 
 
 @incident_action()
 def mitigate(request: HttpRequest, incident: Incident) -> str:
-    if services.mitigate(incident, request.user):
+    if incident_actions.mitigate(incident, request.user):
         return f"{incident.reference} is mitigated."
     raise IncidentError(f"{incident.reference} is {incident.state}: only an open incident can be mitigated")
 
@@ -124,7 +124,7 @@ def mitigate(request: HttpRequest, incident: Incident) -> str:
 def resolve(request: HttpRequest, incident: Incident) -> str:
     publish = request.POST.get("publish_final") == "1"
     final_text = statuspage.final_text(request.POST.get("final_text", "")) if publish else ""
-    written = services.resolve(incident, request.user)
+    written = incident_actions.resolve(incident, request.user)
     published = f" {statuspage.publish(incident, final_text, request.user)}" if publish else ""
     if written.error:
         return (

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 from dashboard import chart_marks, job_pages
 from dashboard.views import action, answer, render_page
 from integrations import history, job_edits
-from integrations import services as queue_services
+from integrations import operations as queue_services
 from integrations.models import Job, Status
 from integrations.queues import QUEUES
 from mrdj.api import BadRequest, ascii_digits, json_error, parse_json

@@ -17,11 +17,11 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from alerting import services as alerting_services
+from alerting import lifecycle as alerting_services
 from alerting.models import Alert, Delivery, Silence
-from dashboard import services
-from incidents import services as incident_services
-from integrations import services as queue_services
+from dashboard import page_data
+from incidents import incident_actions as incident_services
+from integrations import operations as queue_services
 from integrations.queues import QUEUES
 from mrdj.api import BadRequest, moment
 from mrdj.auth import staff_only
@@ -81,14 +81,14 @@ def render_page(request: HttpRequest, template: str, tab: str, **context) -> Htt
 @require_GET
 @staff_only
 def queues(request: HttpRequest) -> HttpResponse:
-    return render_page(request, "queues.html", "queues", **services.queue_cards(), refresh_ms=5000)
+    return render_page(request, "queues.html", "queues", **page_data.queue_cards(), refresh_ms=5000)
 
 
 @require_GET
 @staff_only
 def queues_json(request: HttpRequest) -> JsonResponse:
     """What the queue cards refresh themselves from."""
-    response = JsonResponse(services.queue_cards())
+    response = JsonResponse(page_data.queue_cards())
     response["Cache-Control"] = "no-store"
     return response
 
@@ -112,7 +112,7 @@ def alerts(request: HttpRequest) -> HttpResponse:
         request,
         "alerts.html",
         "alerts",
-        **services.alerts_page(request.GET.get("silences")),
+        **page_data.alerts_page(request.GET.get("silences")),
         default_end=default_end.strftime("%Y-%m-%dT%H:%M"),
     )
 
@@ -120,19 +120,19 @@ def alerts(request: HttpRequest) -> HttpResponse:
 @require_GET
 @staff_only
 def health(request: HttpRequest) -> HttpResponse:
-    return render_page(request, "health.html", "health", **services.health())
+    return render_page(request, "health.html", "health", **page_data.health())
 
 
 @require_GET
 @staff_only
 def readiness(request: HttpRequest) -> HttpResponse:
-    checks = services.readiness()
+    checks = page_data.readiness()
     return render_page(
         request,
         "readiness.html",
         "readiness",
         checks=checks,
-        manual=services.MANUAL_STEPS,
+        manual=page_data.MANUAL_STEPS,
         ready=all(check.ok for check in checks),
     )
 

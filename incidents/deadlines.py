@@ -15,9 +15,9 @@ from typing import Any
 
 from django.db import transaction
 
-from alerting import content, dispatch
+from alerting import content, notify
+from alerting.lifecycle import active_silence
 from alerting.models import ALL_QUEUES, Notification, Severity
-from alerting.services import active_silence
 from incidents.models import Entry, Incident, Role
 from incidents.timing import Timing
 from mrdj.times import human_delta
@@ -162,7 +162,7 @@ def send(
     incident: Incident, kind: str, headline: str, line: str, now: datetime, severity: str
 ) -> Notification:
     """To the route of severity (reminders: critical); held back only by a silence of everything."""
-    return dispatch.notify(
+    return notify.notify(
         alert=None,
         event=Notification.Event.INCIDENT,
         severity=severity,

@@ -25,9 +25,9 @@ from django.utils import timezone
 
 from alerting import sender
 from incidents.deadlines import incident_url
+from incidents.incident_actions import IncidentError
 from incidents.models import DrBridge, Entry, Incident, Role
 from incidents.outbound import excerpt, lease, next_try, timeouts, unclaimed
-from incidents.services import IncidentError
 from mrdj import audit, http
 from mrdj.config import get_config
 from mrdj.times import shown

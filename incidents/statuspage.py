@@ -23,9 +23,9 @@ from django.utils import timezone
 
 from alerting import sender
 from incidents import statuspage_api
+from incidents.incident_actions import IncidentError
 from incidents.models import Entry, Incident, StatusPagePost
 from incidents.outbound import lease, next_try, unclaimed
-from incidents.services import IncidentError
 from incidents.statuspage_api import NOT_CONFIGURED, StatusPage
 from mrdj import audit
 from mrdj.text import text_problem

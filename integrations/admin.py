@@ -4,7 +4,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from integrations import services
+from integrations import operations
 from integrations.models import Attempt, Job, QueueCounter
 from integrations.queues import QUEUES
 from mrdj.admin import ReadOnlyAdmin
@@ -57,11 +57,11 @@ class JobAdmin(admin.ModelAdmin):
 
     @admin.action(description="Flush: retry the selected waiting jobs now", permissions=["flush"])
     def flush_selected(self, request, queryset):
-        self._per_queue(request, queryset, services.flush, "flushed")
+        self._per_queue(request, queryset, operations.flush, "flushed")
 
     @admin.action(description="Replay the selected dead-letter jobs", permissions=["replay"])
     def replay_selected(self, request, queryset):
-        self._per_queue(request, queryset, services.replay, "replayed")
+        self._per_queue(request, queryset, operations.replay, "replayed")
 
     def has_flush_permission(self, request):
         return request.user.has_perm("integrations.flush_job")

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from django.db import close_old_connections
 from django.utils import timezone
 
-from integrations import batches, dispatch, heartbeat, signals
+from integrations import batches, handoff, heartbeat, signals
 from integrations.delivery import Outcome, QueueSettings, deliver
 from integrations.models import Job, Status
 from integrations.queues import QUEUES, Queue
@@ -299,12 +299,12 @@ def drain_queue(name: str, budget_seconds: float = DRAIN_BUDGET_SECONDS) -> dict
         heartbeat.beat("celery")
 
     queues = enabled([name])
-    with dispatch.draining(name) as refresh:
+    with handoff.draining(name) as refresh:
         stats = engine().run(
             queues, until=time.monotonic() + budget_seconds, exit_when_idle=True, on_round=on_round
         )
     if stats.ended == "held":
-        dispatch.hold(name, stats.held_seconds)
+        handoff.hold(name, stats.held_seconds)
     elif queues() and (stats.ended == "deadline" or batches.has_due(name)):
-        dispatch.wake(name)  # more to do, or a job that came in as this drain was ending
+        handoff.wake(name)  # more to do, or a job that came in as this drain was ending
     return {"queue": name, "tried": stats.tried, "ended": stats.ended, **stats.outcomes}

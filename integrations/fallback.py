@@ -13,7 +13,7 @@ import time
 
 from django.db import close_old_connections, connections
 
-from integrations import dispatch, engine, heartbeat, history
+from integrations import engine, handoff, heartbeat, history
 from integrations.batches import release_expired_claims
 
 log = logging.getLogger(__name__)
@@ -43,30 +43,30 @@ class InProcessWorker:
 
     def stop(self, timeout: float = 30.0) -> None:
         self._stop.set()
-        dispatch.inprocess_wake.set()
+        handoff.inprocess_wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
 
     def wake(self) -> None:
-        dispatch.inprocess_wake.set()
+        handoff.inprocess_wake.set()
 
     def _run(self) -> None:
         enabled = engine.enabled()
 
         def queues():
-            return [] if dispatch.uses_broker() else enabled()
+            return [] if handoff.uses_broker() else enabled()
 
         while not self._stop.is_set():
             try:
-                if dispatch.uses_broker():
-                    dispatch.inprocess_wake.wait(self.poll_seconds)
+                if handoff.uses_broker():
+                    handoff.inprocess_wake.wait(self.poll_seconds)
                     history.sample_if_due()  # the charts go on while the workers are away
                     continue
                 engine.engine().run(
                     queues,
                     stop=self._stop,
-                    wake=dispatch.inprocess_wake,
+                    wake=handoff.inprocess_wake,
                     until=time.monotonic() + ROUND_SECONDS,
                     on_round=self._upkeep,
                 )

@@ -19,14 +19,14 @@ _cache: tuple[float, dict] = (0.0, {})
 
 
 def _reports_queues() -> bool:
-    from integrations import dispatch
+    from integrations import handoff
     from mrdj.telemetry import runtime
 
     if not runtime.exporting:
         return False  # switched off: no database read for gauges nobody receives
     if runtime.role == "beat":
-        return dispatch.uses_broker()
-    return runtime.role == "web" and not dispatch.uses_broker()
+        return handoff.uses_broker()
+    return runtime.role == "web" and not handoff.uses_broker()
 
 
 def _figures() -> dict:
@@ -35,7 +35,7 @@ def _figures() -> dict:
     if time.monotonic() - read_at > 1.0:
         from opentelemetry.instrumentation.utils import suppress_instrumentation
 
-        from integrations.services import queue_figures
+        from integrations.operations import queue_figures
 
         with suppress_instrumentation():  # reading the gauges is not worth a trace
             close_old_connections()  # a connection broken by a database blip is replaced

@@ -19,7 +19,7 @@ from typing import Any
 from django.db.models import Count, Max
 from django.utils import timezone
 
-from integrations import services
+from integrations import operations
 from integrations.models import Attempt, QueueCounter, QueueSample, Status
 
 MINUTE, TEN_MINUTES = 60, 600
@@ -65,7 +65,7 @@ def sample_if_due(now: datetime | None = None) -> int:
 
 
 def _sample(period: datetime, resolution: int) -> int:
-    figures = services.queue_figures()["queues"]
+    figures = operations.queue_figures()["queues"]
     counters = QueueCounter.objects.counts()
     upto = Attempt.objects.aggregate(last=Max("pk"))["last"] or 0
     previous = QueueSample.objects.filter(resolution_s=resolution).aggregate(last=Max("attempts_upto"))[

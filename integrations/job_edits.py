@@ -13,7 +13,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from integrations import dispatch, signals
+from integrations import handoff, signals
 from integrations.models import CANCELLABLE, Job, QueueCounter, Status
 from mrdj import audit
 
@@ -99,5 +99,5 @@ def edit_and_replay(job_id: int, payload: dict, actor: Any) -> Job:
             after={"status": Status.PENDING.value, "payload": payload},
         )
     signals.backlog_changed.send(sender=Job, queue=job.queue)
-    dispatch.wake(job.queue)
+    handoff.wake(job.queue)
     return job

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from django.utils import timezone
 
-from integrations import batches, dispatch, engine, heartbeat
+from integrations import batches, engine, handoff, heartbeat
 from integrations.models import Circuit, UpstreamState
 from mrdj.config import get_config
 from mrdj.health import check_redis
@@ -35,7 +35,7 @@ def current_stalls(now: datetime | None = None) -> list[Stall]:
     now = now or timezone.now()
     limit = timedelta(milliseconds=stall_ms())
     stalls = []
-    if dispatch.uses_broker() and not _celery_alive():
+    if handoff.uses_broker() and not _celery_alive():
         stalls.append(Stall("", _no_worker()))
     states = {state.queue: state for state in UpstreamState.objects.all()}
     for queue in engine.enabled()():
@@ -61,7 +61,7 @@ def _no_worker() -> str:
 
 def _why() -> str:
     """The likeliest cause, in the words an on-call engineer acts on."""
-    if not dispatch.uses_broker():
+    if not handoff.uses_broker():
         return "the in-process worker starts no try: look for errors in the web process's log"
     if not check_redis().ok:
         return "the broker (Redis) is unreachable"

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from integrations import engine, heartbeat, history, services
+from integrations import engine, heartbeat, history, operations
 from mrdj import pulses
 
 
@@ -15,6 +15,6 @@ def drain(queue: str) -> dict:
 def reconcile() -> dict[str, int]:
     heartbeat.forget_old()
     history.sample_if_due()
-    done = services.reconcile()
+    done = operations.reconcile()
     pulses.record(pulses.RECONCILER)  # the dead-man's switch's evidence that beat and a worker run
     return done

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET, require_POST
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 from prometheus_client.core import GaugeMetricFamily
 
-from integrations import export, services
+from integrations import export, operations
 from integrations.models import Circuit
 from integrations.queues import QUEUES, Queue
 from mrdj import metrics
@@ -86,7 +86,7 @@ def intake(request: HttpRequest, queue: str) -> JsonResponse:
             items = [_job_item(data, "body ")]
     except BadRequest as error:
         return json_error(str(error), error.status)
-    results = services.enqueue_many(target, items)
+    results = operations.enqueue_many(target, items)
     if "jobs" not in data:
         ((job, created),) = results
         return JsonResponse(
@@ -99,7 +99,7 @@ def intake(request: HttpRequest, queue: str) -> JsonResponse:
 @require_GET
 @token_or_staff("METRICS_API_TOKEN", "OPS_API_TOKEN")
 def queue_metrics(request: HttpRequest) -> JsonResponse:
-    response = JsonResponse(services.queue_figures())
+    response = JsonResponse(operations.queue_figures())
     response["Cache-Control"] = "no-store"
     return response
 
@@ -119,7 +119,7 @@ def _operator_action(queue: str, action: str, run: Callable[[Queue], int]) -> Js
 @require_POST
 @token_or_staff("OPS_API_TOKEN", permission="integrations.flush_job")
 def flush(request: HttpRequest, queue: str) -> JsonResponse:
-    return _operator_action(queue, "flush", lambda target: services.flush(target, request.actor))
+    return _operator_action(queue, "flush", lambda target: operations.flush(target, request.actor))
 
 
 def _replay_ids(request: HttpRequest) -> list[int] | None:
@@ -158,7 +158,7 @@ def _whole(value: Any) -> bool:
 @token_or_staff("OPS_API_TOKEN", permission="integrations.replay_job")
 def replay(request: HttpRequest, queue: str) -> JsonResponse:
     return _operator_action(
-        queue, "replay", lambda target: services.replay(target, request.actor, _replay_ids(request))
+        queue, "replay", lambda target: operations.replay(target, request.actor, _replay_ids(request))
     )
 
 
@@ -201,7 +201,7 @@ class _QueueCollector:
     """The queue figures for Prometheus, read from the database at each scrape."""
 
     def collect(self):
-        figures = services.queue_figures()["queues"]
+        figures = operations.queue_figures()["queues"]
         families = {
             "backlog": GaugeMetricFamily(
                 "mrdj_queue_backlog", "Jobs waiting, retries included.", labels=["queue"]

@@ -16,7 +16,7 @@ from django.utils import timezone
 from mrdj.models import Pulse
 
 RECONCILER = "reconciler"  # beat's integrations.reconcile task
-EVALUATION = "alert evaluation"  # alerting.services.evaluate, in any process
+EVALUATION = "alert evaluation"  # alerting.lifecycle.evaluate, in any process
 WRITE_EVERY = 5.0  # seconds
 
 _written: dict[str, float] = {}  # per process: the monotonic time each name was last written

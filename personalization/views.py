@@ -8,7 +8,7 @@ from mrdj.api import BadRequest, json_error, parse_json, read_body
 from mrdj.auth import matching_token, unauthorized
 from mrdj.config import get_config
 from mrdj.flags import flag_required
-from personalization import services, signatures
+from personalization import signatures, visitor_events
 
 MAX_EVENT_BYTES = 64 * 1024
 
@@ -29,12 +29,12 @@ def webhook(request: HttpRequest) -> JsonResponse:
             request.headers.get("X-MRDJ-Signature", ""),
             body,
         )
-        event = services.parse_event(parse_json(body))
+        event = visitor_events.parse_event(parse_json(body))
     except signatures.SignatureError as problem:
         return json_error(str(problem), 401)
-    except (BadRequest, services.InvalidEvent) as problem:
+    except (BadRequest, visitor_events.InvalidEvent) as problem:
         return json_error(str(problem), getattr(problem, "status", 400))
-    created = services.record(event)
+    created = visitor_events.record(event)
     return JsonResponse(
         {"event_id": event.event_id, "stored": created, "duplicate": not created},
         status=201 if created else 200,
@@ -47,11 +47,11 @@ def webhook(request: HttpRequest) -> JsonResponse:
 def visitor_profile(request: HttpRequest, visitor_id: str) -> JsonResponse:
     if not matching_token(request, "PERSONALIZATION_API_TOKEN"):
         return unauthorized()
-    if not services.valid_identifier(visitor_id):
+    if not visitor_events.valid_identifier(visitor_id):
         return json_error(
             "the visitor id must be 1-100 letters, digits or . _ : - (starting with a letter or digit)", 400
         )
-    found = services.profile(visitor_id)
+    found = visitor_events.profile(visitor_id)
     if found is None:
         return json_error(f"no events for visitor {visitor_id!r}", 404)
     return JsonResponse(found)

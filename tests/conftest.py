@@ -86,11 +86,11 @@ TOKENS = {
 @pytest.fixture(autouse=True)
 def _fresh_broker_state():
     """A broker failure seen by one test must not hold back the next one."""
-    from integrations import dispatch
+    from integrations import handoff
 
-    dispatch._broker_down_until = 0.0
+    handoff._broker_down_until = 0.0
     yield
-    dispatch._broker_down_until = 0.0
+    handoff._broker_down_until = 0.0
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from django.contrib.auth.models import Permission, User
 from django.test import Client
 from django.utils import timezone
 
-from integrations import batches, services
+from integrations import batches, operations
 from integrations.delivery import QueueSettings
 from integrations.models import Job, Status
 from integrations.queues import QUEUES
@@ -47,7 +47,7 @@ def put_jobs(queue: str, status: str, count: int, age: timedelta = timedelta(0))
         )
         for n in range(count)
     )
-    services.recount()
+    operations.recount()
     return [job.pk for job in jobs]
 
 

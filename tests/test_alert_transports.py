@@ -11,7 +11,7 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 from prometheus_client import REGISTRY
 
-from alerting import content, sender, services, targets
+from alerting import content, lifecycle, sender, targets
 from alerting.models import Alert, Delivery, Kind, Notification
 from alerting.transports import TRANSPORTS
 from integrations.models import Status
@@ -27,10 +27,10 @@ SECRET_PATH = "T0000/B0000/XXXXsecretXXXX"
 
 @pytest.fixture
 def fired(webhooks, managed_env):
-    """A critical backlog alert on rentguy, delivered to all four services."""
+    """A critical backlog alert on rentguy, delivered to all four lifecycle."""
     managed_env.update({"ALERT_QUEUE_WARNING_BACKLOG": "1", "ALERT_QUEUE_CRITICAL_BACKLOG": "2"})
     put_jobs("rentguy", Status.PENDING, 2)
-    services.evaluate()
+    lifecycle.evaluate()
     sender.shutdown()
     return {
         service: webhooks.to(f"/{service}")[0].json() for service in ("slack", "discord", "teams", "json")
@@ -170,7 +170,7 @@ def test_deliveries_are_recorded_without_the_secret_in_the_url(webhooks, managed
     with Receiver() as other:
         managed_env.set("ALERT_WEBHOOK_URLS", f"json+{other.url}/{SECRET_PATH}")
         put_jobs("rentguy", Status.DEAD, 1)
-        services.evaluate()
+        lifecycle.evaluate()
         other.wait_for(1)
         sender.shutdown()
     delivery = Delivery.objects.get()
@@ -186,7 +186,7 @@ def test_a_failed_delivery_is_retried_with_backoff_until_it_goes_through(webhook
     counted = REGISTRY.get_sample_value("mrdj_alert_send_failures_total", failures) or 0
     webhooks.script(Answer(500, body=b"busy"), Answer(503, body=b"busy"))
     put_jobs("rentguy", Status.DEAD, 1)
-    services.evaluate()
+    lifecycle.evaluate()
     delivery = wait_until(lambda: Delivery.objects.filter(status=Delivery.Status.RETRY).first())
     assert delivery.error.startswith("json answered 500") and delivery.attempts == 1
     assert (delivery.next_attempt_at - timezone.now()).total_seconds() < 1  # 1 ms base in tests
@@ -205,7 +205,7 @@ def test_a_permanent_refusal_is_not_retried(webhooks, managed_env):
     managed_env.set("ALERT_WEBHOOK_URLS", f"slack+{webhooks.url}/slack")
     webhooks.script(Answer(404, body=b"no_service"))
     put_jobs("rentguy", Status.DEAD, 1)
-    services.evaluate()
+    lifecycle.evaluate()
     sender.shutdown()
     delivery = Delivery.objects.get()
     assert delivery.status == Delivery.Status.FAILED
@@ -227,7 +227,7 @@ def test_a_hanging_webhook_does_not_delay_the_others(webhooks, managed_env):
             }
         )
         put_jobs("rentguy", Status.DEAD, 1)
-        services.evaluate()
+        lifecycle.evaluate()
         hanging.wait_for(1)
         wait_until(lambda: Delivery.objects.filter(status=Delivery.Status.SENT).count() == 4)
         # All four went through while the first still hangs.
@@ -268,7 +268,7 @@ def test_send_test_alert_without_urls_says_so(webhooks, managed_env):
 
 def test_a_dead_letter_alert_names_its_kind_in_every_service(webhooks):
     put_jobs("sevensa", Status.DEAD, 2)
-    services.evaluate()
+    lifecycle.evaluate()
     sender.shutdown()
     assert Alert.objects.get().kind == Kind.DEAD_LETTER
     expected = "Job moved to dead-letter queue: 2 jobs, 2 in dead-letter now"

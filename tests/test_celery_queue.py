@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from integrations import services
+from integrations import operations
 from integrations.fallback import InProcessWorker
 from integrations.models import Job, Status
 from integrations.queues import QUEUES
@@ -25,7 +25,7 @@ def test_jobs_flow_through_a_celery_worker(celery_workers, managed_env, upstream
     upstream.script(Answer(503))
     celery_workers(beat=True)
 
-    jobs = [services.enqueue(QUEUES[name], {"n": n})[0] for n in range(5) for name in QUEUES]
+    jobs = [operations.enqueue(QUEUES[name], {"n": n})[0] for n in range(5) for name in QUEUES]
     # The retry waits in the database; beat's reconciler hands it on when due.
     wait_until(lambda: delivered_count() == len(jobs), timeout=60)
 
@@ -37,7 +37,7 @@ def test_switching_queue_redis_enabled_mid_run_loses_nothing(celery_workers, man
     managed_env.set("QUEUE_REDIS_ENABLED", "true")
     upstream.default = Answer(200, delay=0.02)
     worker = celery_workers()
-    first = [services.enqueue(QUEUES["rentguy"], {"n": n})[0] for n in range(40)]
+    first = [operations.enqueue(QUEUES["rentguy"], {"n": n})[0] for n in range(40)]
     wait_until(lambda: delivered_count() >= 5)
 
     # Redis incident: the playbook's switch to the in-process fallback, and the workers go away.
@@ -46,7 +46,7 @@ def test_switching_queue_redis_enabled_mid_run_loses_nothing(celery_workers, man
     fallback = InProcessWorker(poll_seconds=0.05, claims_every_seconds=0.2)
     fallback.start()
     try:
-        second = [services.enqueue(QUEUES["rentguy"], {"n": 100 + n})[0] for n in range(20)]
+        second = [operations.enqueue(QUEUES["rentguy"], {"n": 100 + n})[0] for n in range(20)]
         managed_env.set("QUEUE_LEASE_MS", "1000")  # what the dead worker held comes back quickly
         wait_until(lambda: delivered_count() == 60, timeout=60, message="not all delivered on the fallback")
         # ...and back to Redis: new jobs run on a new worker again.
@@ -54,7 +54,7 @@ def test_switching_queue_redis_enabled_mid_run_loses_nothing(celery_workers, man
     finally:
         fallback.stop()
     celery_workers(beat=True)  # the mark of the drainer killed above may still hold: beat rescues
-    third = [services.enqueue(QUEUES["rentguy"], {"n": 200 + n})[0] for n in range(10)]
+    third = [operations.enqueue(QUEUES["rentguy"], {"n": 200 + n})[0] for n in range(10)]
     wait_until(lambda: delivered_count() == 70, timeout=60)
 
     assert Job.objects.count() == len(first) + len(second) + len(third)
@@ -69,7 +69,7 @@ def test_chaos_500_jobs_survive_a_killed_worker_and_an_emptied_redis(
     upstream.default = Answer(200, delay=0.005)
     worker = celery_workers(concurrency=4)
     for n in range(500):
-        services.enqueue(QUEUES["rentguy" if n % 2 else "sevensa"], {"n": n})
+        operations.enqueue(QUEUES["rentguy" if n % 2 else "sevensa"], {"n": n})
 
     wait_until(lambda: delivered_count() >= 250, timeout=120)
     worker.kill()  # kill -9, pool children included
@@ -87,7 +87,7 @@ def test_chaos_500_jobs_survive_a_killed_worker_and_an_emptied_redis(
     for request in upstream.received:
         keys.setdefault(request.json()["n"], set()).add(request.headers["Idempotency-Key"])
     assert all(len(k) == 1 for k in keys.values())
-    assert services.recount() == {name: {"pending": 0, "retry": 0, "dead": 0} for name in QUEUES}, (
+    assert operations.recount() == {name: {"pending": 0, "retry": 0, "dead": 0} for name in QUEUES}, (
         "no job left waiting or dead"
     )
 
@@ -95,9 +95,9 @@ def test_chaos_500_jobs_survive_a_killed_worker_and_an_emptied_redis(
 ACCEPT_WHILE_REDIS_IS_DOWN = """
 import django
 django.setup()
-from integrations import services
+from integrations import operations
 from integrations.queues import QUEUES
-job, created = services.enqueue(QUEUES["rentguy"], {"lead": "while Redis is down"})
+job, created = operations.enqueue(QUEUES["rentguy"], {"lead": "while Redis is down"})
 print(job.pk, created)
 """
 
@@ -134,7 +134,7 @@ def test_two_worker_processes_share_the_upstream_limits(celery_workers, managed_
     celery_workers(concurrency=2)
     celery_workers(concurrency=2)
     for n in range(60):
-        services.enqueue(QUEUES["rentguy"], {"n": n})
+        operations.enqueue(QUEUES["rentguy"], {"n": n})
     for _ in range(4):  # more drainers than the one intake wakes: every pool process claims
         app.send_task("integrations.drain", ("rentguy",))
 
@@ -149,7 +149,7 @@ def test_a_worker_killed_in_the_middle_of_a_batch_loses_nothing(celery_workers, 
     upstream.default = Answer(200, delay=0.3)
     worker = celery_workers(concurrency=1)
     for n in range(100):
-        services.enqueue(QUEUES["sevensa"], {"n": n})
+        operations.enqueue(QUEUES["sevensa"], {"n": n})
     upstream.wait_for(10)  # a batch is in flight
 
     worker.kill()  # kill -9: its claims stay until their lease runs out
@@ -160,7 +160,7 @@ def test_a_worker_killed_in_the_middle_of_a_batch_loses_nothing(celery_workers, 
     wait_until(lambda: delivered_count() == 100, timeout=120, interval=0.2)
     delivered = Counter(r.json()["n"] for r in upstream.received)
     assert set(delivered) == set(range(100))
-    assert services.recount()["sevensa"] == {"pending": 0, "retry": 0, "dead": 0}
+    assert operations.recount()["sevensa"] == {"pending": 0, "retry": 0, "dead": 0}
 
 
 def test_a_replay_of_many_jobs_puts_one_message_on_the_broker(transactional_db, broker, managed_env):
@@ -169,9 +169,9 @@ def test_a_replay_of_many_jobs_puts_one_message_on_the_broker(transactional_db, 
     managed_env.set("QUEUE_REDIS_ENABLED", "true")
     put_jobs("rentguy", Status.DEAD, 2000)
 
-    assert services.replay(QUEUES["rentguy"], actor="test") == 2000
+    assert operations.replay(QUEUES["rentguy"], actor="test") == 2000
     for n in range(50):  # intake meanwhile: the drain already asked for covers these too
-        services.enqueue(QUEUES["rentguy"], {"n": n})
+        operations.enqueue(QUEUES["rentguy"], {"n": n})
 
     assert broker.llen("drain") == 1
     assert Job.objects.filter(status=Status.PENDING).count() == 2050
@@ -185,7 +185,7 @@ def test_a_worker_whose_database_connections_were_killed_carries_on(celery_worke
     managed_env.set("QUEUE_REDIS_ENABLED", "true")
     celery_workers(concurrency=1)
     for n in range(5):
-        services.enqueue(QUEUES["rentguy"], {"n": n})
+        operations.enqueue(QUEUES["rentguy"], {"n": n})
     wait_until(lambda: delivered_count() == 5, timeout=60)
 
     with connection.cursor() as cursor:  # every connection to the test database but this one
@@ -195,7 +195,7 @@ def test_a_worker_whose_database_connections_were_killed_carries_on(celery_worke
         )
         assert cursor.fetchone()[0] >= 1
     for n in range(5, 10):
-        services.enqueue(QUEUES["rentguy"], {"n": n})
+        operations.enqueue(QUEUES["rentguy"], {"n": n})
 
     wait_until(lambda: delivered_count() == 10, timeout=60, message="the worker kept its dead connection")
 

@@ -282,14 +282,14 @@ def test_the_test_buttons_say_whether_what_a_variable_points_at_answers(
 def test_a_broken_line_keeps_the_queues_running_and_is_fixed_through_the_dashboard(
     inprocess_worker, managed_env
 ):
-    from integrations import services
+    from integrations import operations
     from integrations.models import Job, Status
     from integrations.queues import QUEUES
     from tests.conftest import wait_until
 
     managed_env.set("QUEUE_HTTP_READ_TIMEOUT_MS", "2 seconds")  # typed in by hand
 
-    job, _ = services.enqueue(QUEUES["rentguy"], {"lead": "Bruiloft Jansen"})
+    job, _ = operations.enqueue(QUEUES["rentguy"], {"lead": "Bruiloft Jansen"})
     wait_until(
         lambda: Job.objects.get(pk=job.pk).status == Status.DONE, message="delivered on the last good value"
     )

@@ -273,8 +273,8 @@ def test_readiness_page_and_command_agree(managed_env, capsys):
 def test_open_incidents_and_silences_come_in_pages_and_the_banner_shows_the_count_and_the_newest(managed_env):
     from datetime import timedelta
 
-    from alerting import services as alerting_services
-    from incidents import services as incident_services
+    from alerting import lifecycle as alerting_services
+    from incidents import incident_actions as incident_services
 
     user = staff("add_incident")
     opened = [

@@ -14,8 +14,8 @@ import pytest
 from django.utils import timezone
 
 from alerting.models import Alert
-from incidents import services as incident_services
-from integrations import history, services
+from incidents import incident_actions as incident_services
+from integrations import history, operations
 from integrations.models import Job, Status
 from integrations.queues import QUEUES
 from tests.conftest import TOKENS
@@ -142,7 +142,7 @@ def test_the_charts_draw_the_history_with_alerts_and_actions_marked(browser_page
         key="rentguy:backlog", queue="rentguy", kind="backlog", severity="warning", state="resolved",
         started_at=now - timedelta(minutes=3), resolved_at=now - timedelta(minutes=1),
     )  # fmt: skip
-    services.flush(QUEUES["rentguy"], "cli:on-call")
+    operations.flush(QUEUES["rentguy"], "cli:on-call")
     page = browser_page.page
     page.set_viewport_size({"width": WIDTHS[device], "height": 900})
     log_in(browser_page)

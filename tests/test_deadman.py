@@ -12,7 +12,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from alerting import deadman, sender, signals
-from alerting import services as alerting
+from alerting import lifecycle as alerting
 from alerting import tasks as alert_tasks
 from alerting.evaluator import Evaluator
 from integrations import heartbeat

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from integrations import services, signals
+from integrations import operations, signals
 from integrations.models import Attempt, Job, QueueCounter, Status
 from integrations.queues import QUEUES
 from tests.conftest import TOKENS, wait_until
@@ -54,7 +54,7 @@ def events():
 
 
 def test_a_job_is_posted_upstream_with_token_key_and_json(inprocess_worker, upstream):
-    job, _ = services.enqueue(RENTGUY, {"lead": "Bruiloft", "guests": 120}, "lead-1")
+    job, _ = operations.enqueue(RENTGUY, {"lead": "Bruiloft", "guests": 120}, "lead-1")
 
     settled(job, Status.DONE)
 
@@ -71,7 +71,7 @@ def test_a_job_is_posted_upstream_with_token_key_and_json(inprocess_worker, upst
 
 def test_a_failing_upstream_is_retried_then_delivered(inprocess_worker, upstream, events):
     upstream.script(Answer(503), Answer(500))
-    job, _ = services.enqueue(RENTGUY, {"n": 1})
+    job, _ = operations.enqueue(RENTGUY, {"n": 1})
 
     settled(job, Status.DONE)
 
@@ -86,11 +86,11 @@ def test_a_failing_upstream_is_retried_then_delivered(inprocess_worker, upstream
 def test_network_errors_and_timeouts_are_retried(inprocess_worker, upstream, managed_env, closed_port):
     managed_env.set("QUEUE_HTTP_READ_TIMEOUT_MS", "200")
     upstream.script(Answer(200, delay=1.0))  # answers too late: a timeout
-    job, _ = services.enqueue(RENTGUY, {"n": 1})
+    job, _ = operations.enqueue(RENTGUY, {"n": 1})
     settled(job, Status.DONE)
 
     managed_env.set("RENTGUY_API_URL", f"http://127.0.0.1:{closed_port}/down")
-    down, _ = services.enqueue(RENTGUY, {"n": 2})
+    down, _ = operations.enqueue(RENTGUY, {"n": 2})
     settled(down, Status.DEAD)
 
     assert [a.error for a in Attempt.objects.filter(job=job)] == ["timed out", ""]
@@ -101,21 +101,21 @@ def test_network_errors_and_timeouts_are_retried(inprocess_worker, upstream, man
 def test_429_waits_for_retry_after(inprocess_worker, upstream):
     upstream.script(Answer(429, headers=(("Retry-After", "120"),)))
     before = timezone.now()
-    job, _ = services.enqueue(RENTGUY, {"n": 1})
+    job, _ = operations.enqueue(RENTGUY, {"n": 1})
 
     settled(job, Status.RETRY)
 
     assert job.next_attempt_at >= before + timedelta(seconds=120)
     assert len(upstream.received) == 1
     # Rather than wait two minutes: the operator's flush skips the wait.
-    assert services.flush(RENTGUY, actor="test") == 1
+    assert operations.flush(RENTGUY, actor="test") == 1
     settled(job, Status.DONE)
 
 
 @pytest.mark.parametrize("code", [400, 401, 404, 409, 422])
 def test_a_4xx_answer_goes_straight_to_dead_letter(inprocess_worker, upstream, events, code):
     upstream.script(Answer(code))
-    job, _ = services.enqueue(RENTGUY, {"n": 1})
+    job, _ = operations.enqueue(RENTGUY, {"n": 1})
 
     settled(job, Status.DEAD)
 
@@ -128,7 +128,7 @@ def test_a_4xx_answer_goes_straight_to_dead_letter(inprocess_worker, upstream, e
 
 def test_408_is_retried(inprocess_worker, upstream):
     upstream.script(Answer(408))
-    job, _ = services.enqueue(RENTGUY, {"n": 1})
+    job, _ = operations.enqueue(RENTGUY, {"n": 1})
 
     settled(job, Status.DONE)
     assert job.attempts == 2
@@ -136,7 +136,7 @@ def test_408_is_retried(inprocess_worker, upstream):
 
 def test_a_job_out_of_attempts_is_dead_lettered(inprocess_worker, upstream):
     upstream.default = Answer(502)
-    job, _ = services.enqueue(RENTGUY, {"n": 1})
+    job, _ = operations.enqueue(RENTGUY, {"n": 1})
 
     settled(job, Status.DEAD)
 
@@ -147,7 +147,7 @@ def test_a_job_out_of_attempts_is_dead_lettered(inprocess_worker, upstream):
 
 def test_attempts_never_record_the_upstream_token(inprocess_worker, upstream):
     upstream.script(Answer(500, body=TOKENS["RENTGUY_API_TOKEN"].encode()))
-    job, _ = services.enqueue(RENTGUY, {"n": 1})
+    job, _ = operations.enqueue(RENTGUY, {"n": 1})
     settled(job, Status.DONE)
 
     stored = " ".join(f"{a.error} {a.status_code}" for a in Attempt.objects.all()) + job.last_error
@@ -156,15 +156,15 @@ def test_attempts_never_record_the_upstream_token(inprocess_worker, upstream):
 
 def test_replay_returns_dead_jobs_with_attempts_reset(inprocess_worker, upstream):
     upstream.script(Answer(400), Answer(400), Answer(400))
-    jobs = [services.enqueue(RENTGUY, {"n": n})[0] for n in range(3)]
+    jobs = [operations.enqueue(RENTGUY, {"n": n})[0] for n in range(3)]
     for job in jobs:
         settled(job, Status.DEAD)
 
-    assert services.replay(RENTGUY, actor="test", ids=[jobs[0].pk]) == 1
+    assert operations.replay(RENTGUY, actor="test", ids=[jobs[0].pk]) == 1
     settled(jobs[0], Status.DONE)
     assert job_status(jobs[1]) == Status.DEAD
 
-    assert services.replay(RENTGUY, actor="test") == 2
+    assert operations.replay(RENTGUY, actor="test") == 2
     for job in jobs:
         settled(job, Status.DONE)
     assert [Job.objects.get(pk=j.pk).attempts for j in jobs] == [1, 1, 1]  # reset, then one try
@@ -175,12 +175,12 @@ def test_a_switched_off_queue_holds_its_jobs_and_resumes_when_on(inprocess_worke
     from mrdj.flags import set_flag
 
     set_flag("FLAG_RENTGUY_INTEGRATION", "off", actor="test")
-    held = [services.enqueue(RENTGUY, {"n": n})[0] for n in range(5)]
-    sevensa, _ = services.enqueue(QUEUES["sevensa"], {"n": "other queue flows"})
+    held = [operations.enqueue(RENTGUY, {"n": n})[0] for n in range(5)]
+    sevensa, _ = operations.enqueue(QUEUES["sevensa"], {"n": "other queue flows"})
     settled(sevensa, Status.DONE)
 
     assert {job_status(job) for job in held} == {Status.PENDING}
-    assert services.queue_figures()["queues"]["rentguy"]["backlog"] == 5
+    assert operations.queue_figures()["queues"]["rentguy"]["backlog"] == 5
 
     set_flag("FLAG_RENTGUY_INTEGRATION", "on", actor="test")
     for job in held:
@@ -189,7 +189,7 @@ def test_a_switched_off_queue_holds_its_jobs_and_resumes_when_on(inprocess_worke
 
 def test_a_claim_whose_worker_died_is_released_and_the_job_delivered(inprocess_worker, upstream, managed_env):
     managed_env.set("FLAG_RENTGUY_INTEGRATION", "off")  # keep the worker off it while we stage the crash
-    job, _ = services.enqueue(RENTGUY, {"n": 1})
+    job, _ = operations.enqueue(RENTGUY, {"n": 1})
     assert [claimed.pk for claimed in claim("rentguy")] == [job.pk]
     # A worker took it and died: move its claim back past the lease instead of waiting.
     Job.objects.filter(pk=job.pk).update(claimed_at=timezone.now() - timedelta(minutes=5))
@@ -206,10 +206,10 @@ def test_a_stale_worker_cannot_finish_a_job_it_lost(transactional_db, upstream):
     from integrations.delivery import Outcome, QueueSettings
     from mrdj.config import get_config
 
-    job, _ = services.enqueue(RENTGUY, {"n": 1})
+    job, _ = operations.enqueue(RENTGUY, {"n": 1})
     (stale,) = claim("rentguy")
     Job.objects.filter(pk=job.pk).update(claimed_at=timezone.now() - timedelta(minutes=5))
-    assert services.release_expired_claims() == 1
+    assert operations.release_expired_claims() == 1
     Job.objects.filter(pk=job.pk).update(next_attempt_at=timezone.now())
     stats = engine.Engine(threads=2).run(engine.enabled(["rentguy"]), exit_when_idle=True)
     assert (stats.tried, job_status(job)) == (1, Status.DONE)

@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from integrations import engine, services
+from integrations import engine, operations
 from integrations.breaker import RATE_MARGIN
 from integrations.models import Attempt, Circuit, Job, Status, UpstreamState
 from integrations.queues import QUEUES
@@ -42,7 +42,7 @@ def test_the_upstream_never_sees_more_than_max_in_flight(upstream, managed_env):
     managed_env.set("QUEUE_RENTGUY_MAX_IN_FLIGHT", "3")
     upstream.default = Answer(200, delay=0.05)
     for n in range(30):
-        services.enqueue(RENTGUY, {"n": n})
+        operations.enqueue(RENTGUY, {"n": n})
 
     stats = run_engine(threads=16)
 
@@ -54,7 +54,7 @@ def test_the_upstream_never_sees_more_than_max_in_flight(upstream, managed_env):
 def test_tries_start_no_faster_than_the_rate(upstream, managed_env):
     managed_env.set("QUEUE_RENTGUY_RATE_PER_S", "10")
     for n in range(25):
-        services.enqueue(RENTGUY, {"n": n})
+        operations.enqueue(RENTGUY, {"n": n})
 
     run_engine(threads=16)
 
@@ -68,7 +68,7 @@ def test_tries_start_no_faster_than_the_rate(upstream, managed_env):
 def test_a_429_with_retry_after_pauses_the_whole_queue_and_flush_lifts_it(upstream, managed_env):
     managed_env.set("QUEUE_RENTGUY_MAX_IN_FLIGHT", "1")  # one at a time: the 429 comes first
     upstream.script(Answer(429, headers=(("Retry-After", "120"),)))
-    jobs = [services.enqueue(RENTGUY, {"n": n})[0] for n in range(5)]
+    jobs = [operations.enqueue(RENTGUY, {"n": n})[0] for n in range(5)]
 
     stats = run_engine()
 
@@ -77,9 +77,9 @@ def test_a_429_with_retry_after_pauses_the_whole_queue_and_flush_lifts_it(upstre
     assert state().paused_until > timezone.now() + timedelta(seconds=110)
     first = Job.objects.get(pk=jobs[0].pk)
     assert (first.status, first.attempts) == (Status.RETRY, 0)  # the upstream's pause costs no attempt
-    assert services.queue_figures()["queues"]["rentguy"]["paused_until"] is not None
+    assert operations.queue_figures()["queues"]["rentguy"]["paused_until"] is not None
 
-    services.flush(RENTGUY, actor="test")
+    operations.flush(RENTGUY, actor="test")
     run_engine()
 
     assert statuses() == {Status.DONE: 5}
@@ -98,7 +98,7 @@ def test_the_circuit_opens_probes_once_per_interval_burns_no_attempts_and_closes
             "QUEUE_MAX_ATTEMPTS": "2",
         }
     )
-    jobs = [services.enqueue(RENTGUY, {"n": n})[0] for n in range(10)]
+    jobs = [operations.enqueue(RENTGUY, {"n": n})[0] for n in range(10)]
 
     stats = run_engine(threads=1)  # one at a time, so that the count of tries is exact
 
@@ -108,7 +108,7 @@ def test_the_circuit_opens_probes_once_per_interval_burns_no_attempts_and_closes
     assert opened.last_error == "network error (could not connect)"
     counted = list(Attempt.objects.values_list("counted", flat=True))
     assert counted == [True, True, False]  # the try that opened it counts against no job
-    assert services.queue_figures()["queues"]["rentguy"]["circuit"] == "open"
+    assert operations.queue_figures()["queues"]["rentguy"]["circuit"] == "open"
 
     # A long outage: a hundred probe intervals pass. Each lets exactly one try through.
     intervals = []
@@ -140,17 +140,17 @@ def test_flush_probes_an_open_circuit_at_once_and_a_refusal_reopens_it(upstream,
     managed_env.set("QUEUE_BREAKER_FAILURES", "2")
     upstream.default = Answer(503)  # no Retry-After: the upstream is down
     for n in range(4):
-        services.enqueue(RENTGUY, {"n": n})
+        operations.enqueue(RENTGUY, {"n": n})
     run_engine(threads=1)
     assert state().circuit == Circuit.OPEN
     assert len(upstream.received) == 2
 
-    services.flush(RENTGUY, actor="test")  # the probe is due now, not in 5 s
+    operations.flush(RENTGUY, actor="test")  # the probe is due now, not in 5 s
     assert run_engine().tried == 1
     assert (state().circuit, len(upstream.received)) == (Circuit.OPEN, 3)
 
     upstream.default = Answer(200)
-    services.flush(RENTGUY, actor="test")
+    operations.flush(RENTGUY, actor="test")
     run_engine()
     assert statuses() == {Status.DONE: 4}
     assert state().circuit == Circuit.CLOSED
@@ -159,11 +159,11 @@ def test_flush_probes_an_open_circuit_at_once_and_a_refusal_reopens_it(upstream,
 def test_a_4xx_dead_letters_at_once_and_counts_as_the_upstream_being_up(upstream, managed_env):
     managed_env.set("QUEUE_BREAKER_FAILURES", "2")
     upstream.script(Answer(500))
-    first, _ = services.enqueue(RENTGUY, {"n": 1})
+    first, _ = operations.enqueue(RENTGUY, {"n": 1})
     run_engine(threads=1)
 
     assert Job.objects.get(pk=first.pk).status == Status.DONE  # 500, then delivered
-    bad, _ = services.enqueue(RENTGUY, {"n": 2})
+    bad, _ = operations.enqueue(RENTGUY, {"n": 2})
     upstream.script(Answer(400))
     run_engine(threads=1)
 
@@ -174,13 +174,13 @@ def test_a_4xx_dead_letters_at_once_and_counts_as_the_upstream_being_up(upstream
 def test_an_open_circuit_raises_one_alert_with_the_cause_and_resolves_when_it_closes(
     upstream, managed_env, hooks
 ):
-    from alerting import services as alerting
+    from alerting import lifecycle as alerting
     from alerting.models import Alert, Kind
 
     managed_env.set("QUEUE_BREAKER_FAILURES", "2")
     upstream.default = Answer(502)
     for n in range(3):
-        services.enqueue(RENTGUY, {"n": n})
+        operations.enqueue(RENTGUY, {"n": n})
     run_engine(threads=1)
 
     alerting.evaluate()
@@ -192,7 +192,7 @@ def test_an_open_circuit_raises_one_alert_with_the_cause_and_resolves_when_it_cl
     assert "no job is lost" in text
 
     upstream.default = Answer(200)
-    services.flush(RENTGUY, actor="test")
+    operations.flush(RENTGUY, actor="test")
     run_engine()
     alerting.evaluate()  # clear from now on...
     alerting.evaluate(timezone.now() + timedelta(hours=1))  # ...and past ALERT_RESOLVE_QUIET_MS
@@ -204,7 +204,7 @@ def test_the_in_process_worker_obeys_the_same_limits(inprocess_worker, upstream,
     managed_env.set("QUEUE_RENTGUY_MAX_IN_FLIGHT", "2")
     upstream.default = Answer(200, delay=0.05)
     for n in range(12):
-        services.enqueue(RENTGUY, {"n": n})
+        operations.enqueue(RENTGUY, {"n": n})
 
     wait_until(lambda: statuses() == {Status.DONE: 12}, timeout=30)
     assert upstream.peak_in_flight == 2
@@ -217,7 +217,7 @@ def test_the_in_process_worker_opens_the_circuit_and_dead_letters_nothing(
         {"RENTGUY_API_URL": f"http://127.0.0.1:{closed_port}/down", "QUEUE_BREAKER_FAILURES": "2"}
     )
     for n in range(20):
-        services.enqueue(RENTGUY, {"n": n})
+        operations.enqueue(RENTGUY, {"n": n})
 
     wait_until(lambda: UpstreamState.objects.filter(queue="rentguy", circuit=Circuit.OPEN).exists())
     assert Job.objects.filter(status=Status.DEAD).count() == 0
@@ -228,7 +228,7 @@ def test_a_slow_probe_that_gets_through_drains_the_backlog_in_the_same_run(upstr
     managed_env.set("QUEUE_BREAKER_FAILURES", "1")
     upstream.script(Answer(503))
     for n in range(6):
-        services.enqueue(RENTGUY, {"n": n})
+        operations.enqueue(RENTGUY, {"n": n})
     run_engine(threads=1)
     assert state().circuit == Circuit.OPEN
 
@@ -270,14 +270,14 @@ def test_a_connection_killed_under_the_hot_path_is_replaced(upstream, managed_en
 
     from tests.support import kill_this_connection
 
-    services.enqueue(RENTGUY, {"n": 1})
+    operations.enqueue(RENTGUY, {"n": 1})
     kill_this_connection()
 
     with pytest.raises(DatabaseError):  # Django's error, as for any query...
-        services.enqueue(RENTGUY, {"n": 2})
+        operations.enqueue(RENTGUY, {"n": 2})
     close_old_connections()  # ...so that the end of the request retires the dead connection
 
-    _, created = services.enqueue(RENTGUY, {"n": 3})
+    _, created = operations.enqueue(RENTGUY, {"n": 3})
     assert created and run_engine().tried == 2
 
 
@@ -293,7 +293,7 @@ def test_claims_racing_from_many_connections_never_exceed_max_in_flight(managed_
 
     managed_env.set("QUEUE_RENTGUY_MAX_IN_FLIGHT", "3")
     for n in range(60):
-        services.enqueue(RENTGUY, {"n": n})
+        operations.enqueue(RENTGUY, {"n": n})
     settings = QueueSettings.read(get_config())
     seen = []  # jobs in flight, as the database shows them right after each claim
 

@@ -10,11 +10,11 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from alerting import lifecycle as alerting
 from alerting import sender
-from alerting import services as alerting
 from alerting.evaluation import Condition
 from alerting.models import Kind, Severity
-from incidents import dr_bridge, services, timeline
+from incidents import dr_bridge, incident_actions, timeline
 from incidents.models import DrBridge, Entry, Incident, Role
 from mrdj.declarations import variable
 from mrdj.http import Response
@@ -98,8 +98,8 @@ def test_the_dr_plan_activating_starts_the_workflow_once_with_the_incident_varia
 
 
 def test_the_incident_commander_is_named_once_someone_holds_the_role(slack):
-    incident = services.open_incident("Sevensa down", "critical", ["sevensa"], "cli:ops")
-    services.claim_role(incident, Role.Name.COMMANDER, "cli:ic-anna")
+    incident = incident_actions.open_incident("Sevensa down", "critical", ["sevensa"], "cli:ops")
+    incident_actions.claim_role(incident, Role.Name.COMMANDER, "cli:ic-anna")
     dr_bridge.request_by_hand(incident, "cli:ic-anna")
     body = slack.wait_for(1)[0].json()
     assert body["incident_commander"] == "cli:ic-anna"
@@ -145,7 +145,7 @@ def test_slack_answering_ok_false_is_a_failure():
 
 
 def test_the_button_needs_the_permission_post_and_csrf_and_is_audited(slack):
-    incident = services.open_incident("Sevensa down", "critical", ["sevensa"], "cli:ops")
+    incident = incident_actions.open_incident("Sevensa down", "critical", ["sevensa"], "cli:ops")
     path = f"/dashboard/incidents/{incident.pk}/dr-bridge"
     client, token = csrf_client(staff())  # staff without change_incident
     assert client.post(path, {"csrfmiddlewaretoken": token}).status_code == 403
@@ -174,7 +174,7 @@ def test_the_button_needs_the_permission_post_and_csrf_and_is_audited(slack):
 
 
 def test_the_button_says_so_when_no_bridge_is_configured(hooks):
-    incident = services.open_incident("Sevensa down", "critical", ["sevensa"], "cli:ops")
+    incident = incident_actions.open_incident("Sevensa down", "critical", ["sevensa"], "cli:ops")
     client, token = csrf_client(staff("change_incident"))
     page = client.get(f"/dashboard/incidents/{incident.pk}/").content.decode()
     assert "DR bridge: not configured (ALERT_DR_BRIDGE_WEBHOOK_URL is empty)" in page
@@ -198,7 +198,7 @@ def test_slack_hanging_or_down_never_holds_up_the_incident_or_the_alert_webhooks
         try:
             incident = activate_dr(timezone.now())  # returns while Slack holds the bridge's try
             wait_until(lambda: slack.in_flight == 1, message="the bridge's try did not reach Slack")
-            services.add_note(incident, "war room forming", "cli:ops")
+            incident_actions.add_note(incident, "war room forming", "cli:ops")
             hooks.wait_for(4)  # the DR page reached every alert webhook meanwhile
             assert {request.path for request in hooks.received} == {"/slack", "/discord", "/teams", "/json"}
             client, token = csrf_client(staff("change_incident"))

@@ -184,7 +184,7 @@ def test_fifty_people_switching_a_flag_at_once_leave_one_audit_record(managed_en
 def test_a_flag_broken_by_hand_degrades_the_queue_to_its_default_and_is_named_everywhere(
     client, managed_env, db
 ):
-    from dashboard.services import configuration_check, queue_cards
+    from dashboard.page_data import configuration_check, queue_cards
     from tests.conftest import TOKENS
 
     managed_env.update({**TOKENS, "FLAG_RENTGUY_INTEGRATION": "maybe"})

@@ -10,7 +10,7 @@ import pytest
 from django.test import Client
 
 from alerting.models import Alert
-from integrations import history, services
+from integrations import history, operations
 from integrations.models import Attempt, Job, QueueSample, Status
 from integrations.queues import QUEUES
 from mrdj import audit
@@ -83,7 +83,7 @@ def test_history_json_serves_columns_and_marks_for_staff_and_the_metrics_token(m
         key="rentguy:backlog", queue="rentguy", kind="backlog", severity="warning",
         started_at=now - timedelta(minutes=5), resolved_at=now - timedelta(minutes=1), state="resolved",
     )  # fmt: skip
-    services.flush(QUEUES["rentguy"], "cli:test")
+    operations.flush(QUEUES["rentguy"], "cli:test")
     audit.record("queue.flush", actor="cli:test", target="sevensa")  # another queue: not marked
 
     bearer = Client().get(

@@ -90,3 +90,24 @@ def test_imports_point_down_the_layers():
 
 def test_the_checker_finds_a_loop():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+DJANGO_CONVENTIONS = {
+    "admin.py",
+    "apps.py",
+    "checks.py",
+    "models.py",
+    "signals.py",
+    "tasks.py",
+    "urls.py",
+    "views.py",
+}
+
+
+def test_module_names_say_what_they_hold_once():
+    """Beyond Django's own file names (and management commands, named after their command), no
+    two modules share a name: no five services.py."""
+    paths = project_modules().values()
+    names = [path.name for path in paths if path.name != "__init__.py" and "management" not in path.parts]
+    shared = sorted({name for name in names if names.count(name) > 1} - DJANGO_CONVENTIONS)
+    assert shared == []

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from alerting import services as alerting
+from alerting import lifecycle as alerting
 from incidents.models import Incident
 from integrations.models import Status
 from tests.support import put_jobs

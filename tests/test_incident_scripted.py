@@ -11,9 +11,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from alerting import services as alerting
+from alerting import lifecycle as alerting
 from alerting.models import Alert
-from incidents import dossier, services, timeline
+from incidents import dossier, incident_actions, timeline
 from incidents.models import Incident, Role
 from integrations.models import Status
 from tests.conftest import wait_until
@@ -39,9 +39,13 @@ def test_a_scripted_incident_from_critical_alert_to_dossier(fake_jira, webhooks,
     wait_until(lambda: Alert.objects.get(pk=alert.pk).jira_key == "OPS-1", message="the Jira issue")
 
     alerting.acknowledge(alert, alice, now=t0 + MINUTE)
-    services.claim_role(incident, Role.Name.COMMANDER, bob, now=t0 + 3 * MINUTE)
-    services.add_note(incident, "RentGuy answers 401: checking the API key", alice, now=t0 + 4 * MINUTE)
-    services.add_note(incident, "Known: RentGuy API key expired", bob, now=t0 + 5 * MINUTE, update=True)
+    incident_actions.claim_role(incident, Role.Name.COMMANDER, bob, now=t0 + 3 * MINUTE)
+    incident_actions.add_note(
+        incident, "RentGuy answers 401: checking the API key", alice, now=t0 + 4 * MINUTE
+    )
+    incident_actions.add_note(
+        incident, "Known: RentGuy API key expired", bob, now=t0 + 5 * MINUTE, update=True
+    )
 
     # The key is fixed; the jobs waiting to retry are flushed from the dashboard, and go through.
     client, token = csrf_client(alice)
@@ -54,7 +58,7 @@ def test_a_scripted_incident_from_critical_alert_to_dossier(fake_jira, webhooks,
     incident.refresh_from_db()
     assert incident.state == "mitigated"
 
-    services.set_root_cause(
+    incident_actions.set_root_cause(
         incident, "The RentGuy API key expired; renewal was not on the calendar.", bob, now=real + 12 * MINUTE
     )
     alerting.evaluate(real + 13 * MINUTE)  # the incident asks Jira, and posts the root cause
@@ -62,9 +66,9 @@ def test_a_scripted_incident_from_critical_alert_to_dossier(fake_jira, webhooks,
         lambda: incident.tickets.filter(done=True).exclude(root_cause_posted="").exists(), message="ticket"
     )
     for item in ("logs", "timeline", "status_page"):
-        services.tick(incident, item, bob, now=real + 14 * MINUTE)
-    services.tick(incident, "postmortem", bob, now=real + 14 * MINUTE, value="2026-12-03")
-    written = services.resolve(incident, bob, now=real + 22 * MINUTE)
+        incident_actions.tick(incident, item, bob, now=real + 14 * MINUTE)
+    incident_actions.tick(incident, "postmortem", bob, now=real + 14 * MINUTE, value="2026-12-03")
+    written = incident_actions.resolve(incident, bob, now=real + 22 * MINUTE)
     incident.refresh_from_db()
     assert incident.state == "resolved"
 

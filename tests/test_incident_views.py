@@ -11,7 +11,7 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 from django.utils import timezone
 
-from alerting import services as alerting
+from alerting import lifecycle as alerting
 from incidents.models import Incident, Role
 from integrations.models import Status
 from mrdj.models import AuditEvent

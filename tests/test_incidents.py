@@ -9,12 +9,12 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from alerting import services as alerting
+from alerting import lifecycle as alerting
 from alerting.evaluation import Condition
 from alerting.models import Alert, Kind, Notification, Severity
-from incidents import checklist, deadlines, services, tracking
+from incidents import checklist, deadlines, incident_actions, tracking
+from incidents.incident_actions import IncidentError
 from incidents.models import Entry, Incident, Lease, Role
-from incidents.services import IncidentError
 from incidents.timing import Timing
 from integrations.models import Status
 from mrdj.models import AuditEvent
@@ -207,7 +207,7 @@ def test_no_incident_commander_after_ten_minutes_sends_a_reminder_until_one_is_c
     assert len(reminders()) == 1  # once per interval
     alerting.evaluate(t0 + 20 * MINUTE)
     assert len(reminders()) == 2  # still nobody: again
-    services.claim_role(incident, Role.Name.COMMANDER, staff("change_incident"), now=t0 + 21 * MINUTE)
+    incident_actions.claim_role(incident, Role.Name.COMMANDER, staff("change_incident"), now=t0 + 21 * MINUTE)
     alerting.evaluate(t0 + 40 * MINUTE)
     asked = [r for r in reminders() if "No Incident Commander" in r.message]
     assert len(asked) == 2
@@ -220,11 +220,11 @@ def test_a_dr_incident_needs_a_status_update_every_fifteen_minutes(hooks, manage
     managed_env.set("INCIDENT_PRODUCT_OWNER_AFTER_MS", "86400000")
     t0 = timezone.now()
     incident = critical_on("rentguy", t0)
-    services.claim_role(incident, Role.Name.COMMANDER, staff("change_incident"), now=t0 + MINUTE)
+    incident_actions.claim_role(incident, Role.Name.COMMANDER, staff("change_incident"), now=t0 + MINUTE)
     alerting.evaluate(t0 + 10 * MINUTE)  # DR trigger
     dr = t0 + 10 * MINUTE
     comms = staff("change_incident")
-    services.add_note(
+    incident_actions.add_note(
         incident, "RentGuy is slow; retries are holding", comms, now=dr + 5 * MINUTE, update=True
     )
     alerting.evaluate(dr + 19 * MINUTE)
@@ -233,8 +233,8 @@ def test_a_dr_incident_needs_a_status_update_every_fifteen_minutes(hooks, manage
     assert [r.content["type"] for r in reminders()] == ["update", "reminder"]
     assert "No status update for 15 min during the DR incident" in reminders()[-1].message
     assert "Communications Lead (@comms-duty)" in reminders()[-1].content["runbook"]
-    services.claim_role(incident, Role.Name.COMMUNICATIONS, comms, now=dr + 21 * MINUTE)
-    services.add_note(incident, "Upstream fixed; draining", comms, now=dr + 22 * MINUTE, update=True)
+    incident_actions.claim_role(incident, Role.Name.COMMUNICATIONS, comms, now=dr + 21 * MINUTE)
+    incident_actions.add_note(incident, "Upstream fixed; draining", comms, now=dr + 22 * MINUTE, update=True)
     alerting.evaluate(dr + 36 * MINUTE)
     assert len(reminders()) == 3  # the second update, no reminder
     alerting.evaluate(dr + 37 * MINUTE)
@@ -245,7 +245,7 @@ def test_a_dr_incident_needs_a_status_update_every_fifteen_minutes(hooks, manage
 def test_the_product_owner_is_prompted_once_customer_impact_passes_thirty_minutes(hooks):
     t0 = timezone.now()
     incident = critical_on("rentguy", t0)
-    services.claim_role(incident, Role.Name.COMMANDER, staff("change_incident"), now=t0 + MINUTE)
+    incident_actions.claim_role(incident, Role.Name.COMMANDER, staff("change_incident"), now=t0 + MINUTE)
     alerting.evaluate(t0 + 29 * MINUTE)
     assert not [r for r in reminders() if "Product Owner" in r.content["runbook"]]
     alerting.evaluate(t0 + 30 * MINUTE)
@@ -258,8 +258,10 @@ def test_the_product_owner_is_prompted_once_customer_impact_passes_thirty_minute
 def test_a_filled_product_owner_role_is_not_prompted(hooks):
     t0 = timezone.now()
     incident = critical_on("rentguy", t0)
-    services.claim_role(incident, Role.Name.COMMANDER, staff("change_incident"), now=t0 + MINUTE)
-    services.claim_role(incident, Role.Name.PRODUCT_OWNER, staff("change_incident"), now=t0 + 2 * MINUTE)
+    incident_actions.claim_role(incident, Role.Name.COMMANDER, staff("change_incident"), now=t0 + MINUTE)
+    incident_actions.claim_role(
+        incident, Role.Name.PRODUCT_OWNER, staff("change_incident"), now=t0 + 2 * MINUTE
+    )
     alerting.evaluate(t0 + 45 * MINUTE)
     assert reminders() == []
 
@@ -268,7 +270,7 @@ def test_reminders_go_to_the_critical_route_whatever_the_incident_severity(hooks
     managed_env.set("ALERT_SEVERITY_ROUTE", "critical:#dr-war-room")
     t0 = timezone.now()
     user = staff("add_incident")
-    services.open_incident("Customers see old prices", "warning", ["sevensa"], user, now=t0)
+    incident_actions.open_incident("Customers see old prices", "warning", ["sevensa"], user, now=t0)
     alerting.evaluate(t0 + 30 * MINUTE)
     [prompt] = reminders()
     assert prompt.severity == "critical"
@@ -341,7 +343,7 @@ def test_an_incident_opened_by_hand_is_not_normalised_while_an_alert_of_its_queu
     alerting.evaluate(t0)  # a warning: no incident takes it, so it stays unlinked
     alert = Alert.objects.get(queue="rentguy", state="firing")
     assert not alert.incidents.exists()
-    incident = services.open_incident(
+    incident = incident_actions.open_incident(
         "RentGuy slow", "warning", ["rentguy"], staff("add_incident"), now=t0 + MINUTE
     )
     assert normalised_item(incident, t0 + MINUTE) == (
@@ -357,8 +359,8 @@ def test_an_incident_without_alerts_waits_for_its_queues_to_be_quiet(managed_env
     managed_env.set("INCIDENT_NORMALISED_MS", str(10 * 60_000))
     t0 = timezone.now()
     user = staff("add_incident")
-    incident = services.open_incident("RentGuy slow", "warning", ["rentguy"], user, now=t0)
-    everything = services.open_incident("Status page down", "warning", [], user, now=t0)
+    incident = incident_actions.open_incident("RentGuy slow", "warning", ["rentguy"], user, now=t0)
+    everything = incident_actions.open_incident("Status page down", "warning", [], user, now=t0)
     assert normalised_item(incident, t0) == (True, "no alert of the incident or its queues has fired")
 
     other = Alert.objects.create(queue="sevensa", kind=Kind.BACKLOG, severity=Severity.WARNING, started_at=t0)
@@ -427,7 +429,7 @@ def test_the_jira_item_holds_once_every_ticket_is_resolved_with_the_root_cause_o
         lambda: incident.tickets.get().checked_at and incident.tickets.get().done, message="ticket checked"
     )
     assert tickets_item() == (False, "record the root cause")
-    services.set_root_cause(
+    incident_actions.set_root_cause(
         incident, "RentGuy rotated its API key", staff("change_incident"), now=t0 + 13 * MINUTE
     )
     assert tickets_item()[0] is False  # not on the ticket yet
@@ -448,19 +450,19 @@ def test_resolve_is_refused_naming_what_is_missing_then_accepted(hooks, managed_
     incident = critical_on("rentguy", t0)
     commander, other = staff("change_incident"), staff("change_incident")
     with pytest.raises(IncidentError) as refused:
-        services.resolve(incident, commander, now=t0 + MINUTE)
+        incident_actions.resolve(incident, commander, now=t0 + MINUTE)
     assert refused.value.problems[0] == (
         "Incident Commander: nobody holds the role; only the Incident Commander can resolve"
     )
-    services.claim_role(incident, Role.Name.COMMANDER, commander, now=t0 + MINUTE)
+    incident_actions.claim_role(incident, Role.Name.COMMANDER, commander, now=t0 + MINUTE)
     with pytest.raises(IncidentError) as refused:
-        services.resolve(incident, other, now=t0 + 2 * MINUTE)
+        incident_actions.resolve(incident, other, now=t0 + 2 * MINUTE)
     assert (
         refused.value.problems[0]
         == f"Incident Commander: only {commander.username} can resolve {incident.reference}"
     )
     with pytest.raises(IncidentError) as refused:
-        services.resolve(incident, commander, now=t0 + 2 * MINUTE)
+        incident_actions.resolve(incident, commander, now=t0 + 2 * MINUTE)
     missing = refused.value.problems
     alert = incident.alerts.get()
     assert missing == [
@@ -476,15 +478,15 @@ def test_resolve_is_refused_naming_what_is_missing_then_accepted(hooks, managed_
     clear_queue("rentguy")
     alerting.evaluate(t0 + 3 * MINUTE)
     alerting.evaluate(t0 + 13 * MINUTE)
-    services.set_root_cause(incident, "a RentGuy outage", commander, now=t0 + 14 * MINUTE)
+    incident_actions.set_root_cause(incident, "a RentGuy outage", commander, now=t0 + 14 * MINUTE)
     for item in ("logs", "timeline", "status_page"):
-        services.tick(incident, item, commander, now=t0 + 15 * MINUTE)
+        incident_actions.tick(incident, item, commander, now=t0 + 15 * MINUTE)
     with pytest.raises(IncidentError) as refused:
-        services.tick(incident, "postmortem", commander, now=t0 + 15 * MINUTE, value="next week")
+        incident_actions.tick(incident, "postmortem", commander, now=t0 + 15 * MINUTE, value="next week")
     assert refused.value.problems == ["date: give the post-mortem date as YYYY-MM-DD (got 'next week')"]
-    services.tick(incident, "postmortem", commander, now=t0 + 15 * MINUTE, value="2026-12-03")
+    incident_actions.tick(incident, "postmortem", commander, now=t0 + 15 * MINUTE, value="2026-12-03")
     assert Incident.objects.get(pk=incident.pk).state == "mitigated"
-    written = services.resolve(incident, commander, now=t0 + 24 * MINUTE)
+    written = incident_actions.resolve(incident, commander, now=t0 + 24 * MINUTE)
     incident.refresh_from_db()
     assert (incident.state, incident.resolved_by) == ("resolved", commander.username)
     folder = tmp_path / "incidents" / incident.reference
@@ -493,7 +495,7 @@ def test_resolve_is_refused_naming_what_is_missing_then_accepted(hooks, managed_
         (folder / "dossier.md").read_text().startswith(f"# {incident.reference}: Critical backlog on rentguy")
     )
     with pytest.raises(IncidentError):
-        services.add_note(incident, "too late", commander, now=t0 + 25 * MINUTE)
+        incident_actions.add_note(incident, "too late", commander, now=t0 + 25 * MINUTE)
 
 
 def test_a_dossier_that_cannot_be_written_does_not_undo_the_resolution(hooks, managed_env, tmp_path):
@@ -501,13 +503,13 @@ def test_a_dossier_that_cannot_be_written_does_not_undo_the_resolution(hooks, ma
     blocked.write_text("a file where the folder should be")
     managed_env.set("INCIDENT_DOSSIER_DIR", str(blocked))
     user = staff("add_incident", "change_incident")
-    incident = services.open_incident("Status page down", "warning", [], user)
-    services.claim_role(incident, Role.Name.COMMANDER, user)
-    services.set_root_cause(incident, "hosting provider outage", user)
+    incident = incident_actions.open_incident("Status page down", "warning", [], user)
+    incident_actions.claim_role(incident, Role.Name.COMMANDER, user)
+    incident_actions.set_root_cause(incident, "hosting provider outage", user)
     for item in ("logs", "timeline", "status_page"):
-        services.tick(incident, item, user)
-    services.tick(incident, "postmortem", user, value="2026-12-03")
-    written = services.resolve(incident, user)
+        incident_actions.tick(incident, item, user)
+    incident_actions.tick(incident, "postmortem", user, value="2026-12-03")
+    written = incident_actions.resolve(incident, user)
     assert written.paths == [] and written.error.startswith(f"{blocked}: ")
     assert Incident.objects.get().state == "resolved"
 
@@ -516,15 +518,15 @@ def test_automatic_items_cannot_be_ticked_by_hand_and_bad_input_changes_nothing(
     incident = critical_on("rentguy", timezone.now())
     user = staff("change_incident")
     with pytest.raises(IncidentError, match="verified by mrdj itself"):
-        services.tick(incident, "normalised", user)
+        incident_actions.tick(incident, "normalised", user)
     with pytest.raises(IncidentError, match="'bogus' is not a checklist item"):
-        services.tick(incident, "bogus", user)
+        incident_actions.tick(incident, "bogus", user)
     with pytest.raises(IncidentError, match="role: 'boss' is not one of"):
-        services.claim_role(incident, "boss", user)
+        incident_actions.claim_role(incident, "boss", user)
     with pytest.raises(IncidentError, match="text: write something"):
-        services.add_note(incident, "   ", user)
+        incident_actions.add_note(incident, "   ", user)
     with pytest.raises(IncidentError, match="title: one line, without control or invisible characters"):
-        services.open_incident("Slow\n- [x] 5. Post-mortem date set", "warning", [], user)
+        incident_actions.open_incident("Slow\n- [x] 5. Post-mortem date set", "warning", [], user)
     for title in [
         "Slow\x7f",
         "Slow\x85RentGuy",
@@ -532,15 +534,15 @@ def test_automatic_items_cannot_be_ticked_by_hand_and_bad_input_changes_nothing(
         "Slow\u202e",
     ]:  # DEL, NEL, separator, bidi
         with pytest.raises(IncidentError, match="title: one line"):
-            services.open_incident(title, "warning", [], user)
+            incident_actions.open_incident(title, "warning", [], user)
     with pytest.raises(IncidentError, match="text: without control characters"):
-        services.add_note(incident, "upstream back\x00", user)
+        incident_actions.add_note(incident, "upstream back\x00", user)
     with pytest.raises(IncidentError, match="root cause: without control characters"):
-        services.set_root_cause(incident, "certificate\x00expired", user)
+        incident_actions.set_root_cause(incident, "certificate\x00expired", user)
     with pytest.raises(IncidentError, match="value: one line"):
-        services.tick(incident, "postmortem", user, value="2027-01-05\x00")
+        incident_actions.tick(incident, "postmortem", user, value="2027-01-05\x00")
     with pytest.raises(IncidentError) as refused:
-        services.open_incident("", "fatal", ["rentguy", "nope"], user)
+        incident_actions.open_incident("", "fatal", ["rentguy", "nope"], user)
     assert refused.value.problems == [
         "title: say what is wrong",
         "severity: 'fatal' is not one of warning, critical",
@@ -554,11 +556,11 @@ def test_automatic_items_cannot_be_ticked_by_hand_and_bad_input_changes_nothing(
 def test_a_taken_role_is_only_taken_over_explicitly_and_that_is_audited(hooks):
     incident = critical_on("rentguy", timezone.now())
     alice, bob = staff("change_incident"), staff("change_incident")
-    services.claim_role(incident, Role.Name.COMMANDER, alice)
+    incident_actions.claim_role(incident, Role.Name.COMMANDER, alice)
     with pytest.raises(IncidentError, match=f"{alice.username} is Incident Commander since"):
-        services.claim_role(incident, Role.Name.COMMANDER, bob)
-    services.claim_role(incident, Role.Name.COMMANDER, bob, take_over=True)
-    assert services.commander(incident).holder == bob.username
+        incident_actions.claim_role(incident, Role.Name.COMMANDER, bob)
+    incident_actions.claim_role(incident, Role.Name.COMMANDER, bob, take_over=True)
+    assert incident_actions.commander(incident).holder == bob.username
     trail = AuditEvent.objects.filter(action="incident.role").order_by("pk")
     assert [event.actor for event in trail] == [alice.username, bob.username]
     assert incident.entries.filter(text__contains=f"taking over from {alice.username}").exists()
@@ -567,7 +569,9 @@ def test_a_taken_role_is_only_taken_over_explicitly_and_that_is_audited(hooks):
 def test_an_incident_opened_by_hand_joins_alerts_on_its_queues(hooks):
     t0 = timezone.now()
     user = staff("add_incident")
-    incident = services.open_incident("RentGuy slow for customers", "warning", ["rentguy"], user, now=t0)
+    incident = incident_actions.open_incident(
+        "RentGuy slow for customers", "warning", ["rentguy"], user, now=t0
+    )
     put_jobs("rentguy", Status.PENDING, 2)
     alerting.evaluate(t0 + MINUTE)
     assert incident.alerts.count() == 1
@@ -587,7 +591,7 @@ def test_deadlines_stop_once_the_incident_is_mitigated(hooks):
         "commander",
         "product_owner",
     ]
-    services.mitigate(incident, user, now=t0 + MINUTE)
+    incident_actions.mitigate(incident, user, now=t0 + MINUTE)
     alerting.evaluate(t0 + 60 * MINUTE)
     assert reminders() == []
 
@@ -602,7 +606,7 @@ def test_a_broken_incident_timing_fails_the_system_check_naming_it(managed_env):
 
 def test_the_dossier_reports_each_alert_at_its_worst_and_other_queues_actions_apart(hooks):
     from incidents import dossier
-    from integrations import services as queue_services
+    from integrations import operations as queue_services
     from integrations.models import Job
     from integrations.queues import QUEUES
 

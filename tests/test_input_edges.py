@@ -236,7 +236,7 @@ def test_a_one_line_field_refuses_every_line_break_and_control(text):
 def test_an_event_timestamp_is_stored_only_within_the_window_around_now(moment):
     from django.utils import timezone
 
-    from personalization.services import EVENT_MAX_AGE, EVENT_MAX_AHEAD, InvalidEvent, parse_event
+    from personalization.visitor_events import EVENT_MAX_AGE, EVENT_MAX_AHEAD, InvalidEvent, parse_event
 
     event = {"event_id": "e-1", "visitor_id": "v-1", "type": "page_view", "timestamp": moment.isoformat()}
     now = timezone.now()

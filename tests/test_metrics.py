@@ -6,7 +6,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.utils import timezone
 
-from integrations import services
+from integrations import operations
 from integrations.models import Job, QueueCounter, Status
 from integrations.queues import QUEUES
 from tests.conftest import TOKENS
@@ -36,23 +36,23 @@ QUIET_UPSTREAM = {
 
 @pytest.fixture
 def staged(managed_env):
-    """Jobs in every state, with known ages, made through the services."""
+    """Jobs in every state, with known ages, made through the operations."""
     managed_env.update(TOKENS)
     now = timezone.now()
     rentguy = QUEUES["rentguy"]
-    jobs = [services.enqueue(rentguy, {"n": n})[0] for n in range(6)]
+    jobs = [operations.enqueue(rentguy, {"n": n})[0] for n in range(6)]
     # two delivered, one in flight, one waiting to retry for 90 s, one dead, one still pending
     assert {job.pk for job in claim("rentguy", 5)} == {job.pk for job in jobs[:5]}
     Job.objects.filter(pk__in=[jobs[0].pk, jobs[1].pk]).update(status=Status.DONE)
     Job.objects.filter(pk=jobs[3].pk).update(status=Status.RETRY, created_at=now - timedelta(seconds=90))
     Job.objects.filter(pk=jobs[4].pk).update(status=Status.DEAD)
     Job.objects.filter(pk=jobs[5].pk).update(created_at=now - timedelta(seconds=30))
-    services.recount()
+    operations.recount()
     return jobs
 
 
 def test_it_reports_each_queue_from_counters_and_indexes(staged):
-    figures = services.queue_figures()
+    figures = operations.queue_figures()
 
     rentguy = figures["queues"]["rentguy"]
     assert set(rentguy) == FIELDS | UPSTREAM_FIELDS
@@ -80,11 +80,11 @@ def test_it_reports_each_queue_from_counters_and_indexes(staged):
 def test_counters_kept_by_the_transitions_match_a_recount(managed_env):
     rentguy = QUEUES["rentguy"]
     for n in range(4):
-        services.enqueue(rentguy, {"n": n})
+        operations.enqueue(rentguy, {"n": n})
     claim("rentguy", 1)
 
     kept = {(c.queue, c.status): c.count for c in QueueCounter.objects.all() if c.count}
-    recounted = services.recount()
+    recounted = operations.recount()
 
     assert kept == {("rentguy", "pending"): 3}
     assert recounted["rentguy"] == {"pending": 3, "retry": 0, "dead": 0}
@@ -130,4 +130,4 @@ def test_it_counts_no_job_rows(staged, django_assert_max_num_queries):
     """Seven lookups at most, whatever the table holds: no COUNT over jobs but the in-flight ones
     (counters, in flight, two ages per queue, the upstream states)."""
     with django_assert_max_num_queries(7):
-        services.queue_figures()
+        operations.queue_figures()

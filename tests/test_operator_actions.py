@@ -8,7 +8,7 @@ from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from integrations import services
+from integrations import operations
 from integrations.models import Job, Status
 from integrations.queues import QUEUES
 from mrdj.models import AuditEvent
@@ -24,14 +24,14 @@ RENTGUY = QUEUES["rentguy"]
 def jobs(managed_env):
     """Three jobs waiting to retry in an hour and two dead ones, on rentguy; one dead on sevensa."""
     managed_env.update(TOKENS)
-    made = [services.enqueue(RENTGUY, {"n": n})[0] for n in range(5)]
-    other, _ = services.enqueue(QUEUES["sevensa"], {"n": 9})
+    made = [operations.enqueue(RENTGUY, {"n": n})[0] for n in range(5)]
+    other, _ = operations.enqueue(QUEUES["sevensa"], {"n": 9})
     claim("rentguy", 5)
     claim("sevensa", 1)
     later = timezone.now() + timedelta(hours=1)
     Job.objects.filter(pk__in=[j.pk for j in made[:3]]).update(status=Status.RETRY, next_attempt_at=later)
     Job.objects.filter(pk__in=[made[3].pk, made[4].pk, other.pk]).update(status=Status.DEAD, attempts=3)
-    services.recount()
+    operations.recount()
     return made
 
 
@@ -58,7 +58,7 @@ def test_replay_all_dead_jobs_of_a_queue(client, jobs):
     replayed = Job.objects.filter(pk__in=[jobs[3].pk, jobs[4].pk])
     assert {(j.status, j.attempts) for j in replayed} == {(Status.PENDING, 0)}
     assert Job.objects.filter(queue="sevensa", status=Status.DEAD).count() == 1  # other queue untouched
-    assert services.queue_figures()["queues"]["rentguy"]["dead_letter"] == 0
+    assert operations.queue_figures()["queues"]["rentguy"]["dead_letter"] == 0
     assert client.post("/integrations/rentguy/deadletter/replay", **OPS).json()["moved"] == 0
 
 
@@ -183,7 +183,7 @@ def test_switching_to_celery_while_redis_does_not_answer_is_refused_unless_force
 ):
     from django.core.management.base import CommandError
 
-    from dashboard.services import upstream_check
+    from dashboard.page_data import upstream_check
 
     managed_env.set("QUEUE_REDIS_ENABLED", "false")
     monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{closed_port}/0")

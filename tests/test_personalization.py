@@ -11,7 +11,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from personalization import services, signatures
+from personalization import signatures, visitor_events
 from personalization.models import VisitorEvent
 
 pytestmark = pytest.mark.django_db
@@ -167,8 +167,8 @@ def test_the_profile_sums_up_a_visitors_events(enabled):
     kinds = [("page_view", {}), ("page_view", {}), ("quote_requested", {"package": "gold"})]
     made = [("package_viewed", {"package": name}) for name in views] + kinds
     for n, (kind, properties) in enumerate(made):
-        services.record(
-            services.parse_event(
+        visitor_events.record(
+            visitor_events.parse_event(
                 event(
                     event_id=f"e{n}",
                     type=kind,
@@ -177,7 +177,7 @@ def test_the_profile_sums_up_a_visitors_events(enabled):
                 )
             )
         )
-    services.record(services.parse_event(event(event_id="other", visitor_id="vis-7")))
+    visitor_events.record(visitor_events.parse_event(event(event_id="other", visitor_id="vis-7")))
     response = Client().get("/api/personalization/vis-42", **API)
     assert response.status_code == 200
     profile = response.json()
@@ -208,10 +208,12 @@ def test_events_past_the_retention_period_are_deleted_in_batches(enabled):
     now = timezone.now()
     for n in range(25):
         age = timedelta(days=31) if n < 20 else timedelta(days=29)
-        services.record(services.parse_event(event(event_id=f"e{n}", timestamp=(now - age).isoformat())))
-    assert services.purge_expired(now, batch_size=7) == 20
+        visitor_events.record(
+            visitor_events.parse_event(event(event_id=f"e{n}", timestamp=(now - age).isoformat()))
+        )
+    assert visitor_events.purge_expired(now, batch_size=7) == 20
     assert VisitorEvent.objects.count() == 5
-    assert services.purge_expired(now) == 0
+    assert visitor_events.purge_expired(now) == 0
 
 
 @pytest.mark.parametrize("visitor", ["a%00b", "a%0Ab", "%E2%80%AEx", "-x"])

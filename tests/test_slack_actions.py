@@ -17,7 +17,7 @@ from django.contrib.auth.models import Permission, User
 from django.test import Client
 from django.utils import timezone
 
-from alerting import content, services
+from alerting import content, lifecycle
 from alerting.evaluation import Condition
 from alerting.models import Alert, SlackUser
 from alerting.transports.slack import Slack
@@ -185,7 +185,7 @@ def test_acknowledge_and_auto_resolve_at_once_never_reopen_the_alert(slack):
 
         def resolve(start=start):
             start.wait()
-            services.evaluate(conditions=[clear])  # the queue is fine again: the evaluation resolves it
+            lifecycle.evaluate(conditions=[clear])  # the queue is fine again: the evaluation resolves it
 
         resolver = threading.Thread(target=resolve)
         resolver.start()

@@ -9,10 +9,10 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from alerting import services as alerting
+from alerting import lifecycle as alerting
 from alerting.models import Alert, Kind
-from dashboard.services import flow_check
-from integrations import engine, services, stalls
+from dashboard.page_data import flow_check
+from integrations import engine, operations, stalls
 from integrations.models import Job, UpstreamState
 from integrations.queues import QUEUES
 from tests.conftest import TOKENS, gunicorn, wait_until
@@ -31,7 +31,7 @@ def stalled_alert() -> Alert | None:
 
 def test_due_jobs_nothing_takes_are_a_stall_named_everywhere_until_tries_start(upstream, managed_env, hooks):
     for n in range(3):
-        services.enqueue(QUEUES["rentguy"], {"n": n})  # no worker runs in this test
+        operations.enqueue(QUEUES["rentguy"], {"n": n})  # no worker runs in this test
     due_for(0.5)
     assert stalls.current_stalls() == []  # due for 30 s: not yet
 
@@ -67,8 +67,8 @@ def test_due_jobs_nothing_takes_are_a_stall_named_everywhere_until_tries_start(u
 def test_a_queue_held_on_purpose_is_not_stalled(managed_env):
     managed_env.update(TOKENS)
     for n in range(2):
-        services.enqueue(QUEUES["rentguy"], {"n": n})
-        services.enqueue(QUEUES["sevensa"], {"n": n})
+        operations.enqueue(QUEUES["rentguy"], {"n": n})
+        operations.enqueue(QUEUES["sevensa"], {"n": n})
     due_for(10)
     UpstreamState.objects.create(queue="rentguy", circuit="open", opened_at=timezone.now())
     managed_env.set("FLAG_SEVENSA_INTEGRATION", "off")
@@ -78,7 +78,7 @@ def test_a_queue_held_on_purpose_is_not_stalled(managed_env):
 
 def test_a_try_started_recently_means_the_queue_flows(managed_env):
     managed_env.update(TOKENS)
-    services.enqueue(QUEUES["rentguy"], {"n": 1})
+    operations.enqueue(QUEUES["rentguy"], {"n": 1})
     due_for(10)
     UpstreamState.objects.create(queue="rentguy", last_claim_at=timezone.now() - timedelta(seconds=5))
 

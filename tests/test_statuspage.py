@@ -14,9 +14,9 @@ import pytest
 from django.core import checks
 from django.utils import timezone
 
+from alerting import lifecycle as alerting
 from alerting import sender
-from alerting import services as alerting
-from incidents import services, statuspage
+from incidents import incident_actions, statuspage
 from incidents.models import Entry, Incident, Role, StatusPagePost
 from mrdj import configuration
 from mrdj.config import describe_invalid
@@ -79,8 +79,8 @@ def commander():
 
 
 def open_incident(user, severity: str = "critical") -> Incident:
-    incident = services.open_incident("RentGuy leads not arriving", severity, ["rentguy"], "cli:ops")
-    services.claim_role(incident, Role.Name.COMMANDER, user)
+    incident = incident_actions.open_incident("RentGuy leads not arriving", severity, ["rentguy"], "cli:ops")
+    incident_actions.claim_role(incident, Role.Name.COMMANDER, user)
     return incident
 
 
@@ -118,10 +118,10 @@ def status_entries(incident: Incident) -> list[str]:
 
 
 def ready_to_resolve(incident: Incident, user) -> None:
-    services.set_root_cause(incident, "RentGuy's API refused our token after its key rotation", user)
+    incident_actions.set_root_cause(incident, "RentGuy's API refused our token after its key rotation", user)
     for item in ("logs", "timeline", "status_page"):
-        services.tick(incident, item, user)
-    services.tick(incident, "postmortem", user, value="2026-12-10")
+        incident_actions.tick(incident, item, user)
+    incident_actions.tick(incident, "postmortem", user, value="2026-12-10")
 
 
 def test_the_first_published_update_creates_the_status_page_incident_and_later_ones_update_it(
@@ -152,9 +152,9 @@ def test_the_first_published_update_creates_the_status_page_incident_and_later_o
     [first] = settled(incident, 1)
     assert (first.statuspage_id, first.response_code, first.error) == (CREATED_ID, 201, "")
 
-    services.set_root_cause(incident, "RentGuy's API refused our token", user)
+    incident_actions.set_root_cause(incident, "RentGuy's API refused our token", user)
     update(client, token, incident, "Cause found: an expired token.")
-    services.mitigate(incident, user)
+    incident_actions.mitigate(incident, user)
     update(client, token, incident, "Leads flow again; we are watching.")
     _, identified, monitoring = status_page.requests(3)
     for request in (identified, monitoring):

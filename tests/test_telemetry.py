@@ -12,7 +12,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from alerting import services as alerting
+from alerting import lifecycle as alerting
 from alerting.models import Alert, Kind
 from integrations.models import Status, UpstreamState
 from mrdj import telemetry

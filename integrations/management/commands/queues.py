@@ -5,7 +5,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from integrations import dispatch, services
+from integrations import handoff, operations
 from integrations.queues import QUEUES
 from mrdj.config import ConfigError
 
@@ -33,33 +33,33 @@ class Command(BaseCommand):
     def handle(self, *args, action=None, **options):
         actor = f"cli:{getpass.getuser()}"
         if action == "flush":
-            moved = services.flush(QUEUES[options["queue"]], actor)
+            moved = operations.flush(QUEUES[options["queue"]], actor)
             self.stdout.write(f"{options['queue']}: {moved} job(s) flushed")
         elif action == "replay":
             ids = options["ids"]
             if ids is not None and any(i <= 0 for i in ids):
                 raise CommandError("--id takes positive job ids")
-            moved = services.replay(QUEUES[options["queue"]], actor, ids)
+            moved = operations.replay(QUEUES[options["queue"]], actor, ids)
             self.stdout.write(f"{options['queue']}: {moved} job(s) replayed")
         elif action == "mode":
             self._mode(options["mode"], actor, options["force"])
         elif action == "reconcile":
-            self.stdout.write(json.dumps(services.reconcile()))
+            self.stdout.write(json.dumps(operations.reconcile()))
         elif action == "recount":
-            self.stdout.write(json.dumps(services.recount()))
+            self.stdout.write(json.dumps(operations.recount()))
         else:
             self._status(options.get("json", False))
 
     def _mode(self, wanted: str | None, actor: str, force: bool = False) -> None:
         if wanted is not None:
             try:
-                services.switch_mode(wanted == "celery", actor, force)
+                operations.switch_mode(wanted == "celery", actor, force)
             except ConfigError as error:
                 raise CommandError(str(error)) from None
-        self.stdout.write(f"jobs run: {dispatch.mode()}")
+        self.stdout.write(f"jobs run: {handoff.mode()}")
 
     def _status(self, as_json: bool) -> None:
-        figures = services.queue_figures()
+        figures = operations.queue_figures()
         if as_json:
             self.stdout.write(json.dumps(figures, indent=2))
             return

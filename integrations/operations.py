@@ -17,7 +17,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Count
 from django.utils import timezone
 
-from integrations import batches, breaker, dispatch, postgres, signals
+from integrations import batches, breaker, handoff, postgres, signals
 from integrations.models import WAITING, Circuit, Job, QueueCounter, Status, UpstreamState
 from integrations.queues import QUEUES, Queue
 from mrdj import audit, metrics, telemetry
@@ -58,7 +58,7 @@ def enqueue_many(queue: Queue, items: list[tuple[dict, str | None]]) -> list[tup
         created = _enqueue_portable(queue.name, unique, now, trace)
     if created:
         # Inside a caller's transaction, a worker could not see the rows yet: hand on after commit.
-        transaction.on_commit(lambda: dispatch.wake(queue.name))
+        transaction.on_commit(lambda: handoff.wake(queue.name))
         transaction.on_commit(lambda: signals.backlog_changed.send(sender=Job, queue=queue.name))
     jobs = {
         key: Job(
@@ -145,7 +145,7 @@ def flush(queue: Queue, actor: Any, ids: Iterable[int] | None = None) -> int:
         moved = jobs.update(next_attempt_at=now)
         lifted = {"lifted": "the pause or open circuit: probing now"} if held else {}
         audit.record("queue.flush", actor=actor, target=queue.name, after={"jobs": moved, **lifted})
-    transaction.on_commit(lambda: dispatch.wake(queue.name, force=True))
+    transaction.on_commit(lambda: handoff.wake(queue.name, force=True))
     return moved
 
 
@@ -178,7 +178,7 @@ def replay(queue: Queue, actor: Any, ids: Iterable[int] | None = None) -> int:
         )
     if moved:
         signals.backlog_changed.send(sender=Job, queue=queue.name)
-        dispatch.wake(queue.name)
+        handoff.wake(queue.name)
     return moved
 
 
@@ -196,12 +196,10 @@ def switch_mode(use_broker: bool, actor: Any, force: bool = False) -> None:
             f"Redis does not answer ({redis.detail}): over Redis, jobs would wait until it does. "
             "Fix Redis first, or switch anyway (queues mode celery --force)"
         )
-    before = dispatch.mode()
+    before = handoff.mode()
     config.store.set("QUEUE_REDIS_ENABLED", "true" if use_broker else "false")
-    audit.record(
-        "queue.mode", actor=actor, target="QUEUE_REDIS_ENABLED", before=before, after=dispatch.mode()
-    )
-    dispatch.wake_all(enabled_queues())
+    audit.record("queue.mode", actor=actor, target="QUEUE_REDIS_ENABLED", before=before, after=handoff.mode())
+    handoff.wake_all(enabled_queues())
 
 
 # --- The reconciler
@@ -229,7 +227,7 @@ def reconcile() -> dict[str, int]:
     woken = 0
     for name in enabled_queues():
         if batches.has_due(name):
-            woken += dispatch.wake(name)
+            woken += handoff.wake(name)
     return {"released": released, "woken": woken}
 
 
@@ -278,7 +276,7 @@ def queue_figures() -> dict[str, Any]:
         }
     return {
         "generated_at": _iso(now),
-        "queue_mode": dispatch.mode(),
+        "queue_mode": handoff.mode(),
         "queues": queues,
     }
 

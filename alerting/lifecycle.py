@@ -16,7 +16,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from alerting import content, dispatch, evaluation, jira, sender, signals, targets
+from alerting import content, evaluation, jira, notify, sender, signals, targets
 from alerting.evaluation import Condition
 from alerting.models import (
     ALL_QUEUES,
@@ -195,7 +195,7 @@ def _record_silenced(alert: Alert, severity: str, now: datetime, silence: Silenc
         return []
     event = Event.ESCALATED if alert.notified_severity else Event.FIRING
     return [
-        dispatch.notify(
+        notify.notify(
             alert=alert,
             event=event,
             severity=severity,
@@ -228,9 +228,7 @@ def _more_dead_letters(
 
 
 def _notify(alert: Alert, event: str, body: dict[str, Any], now: datetime, **options) -> Notification:
-    return dispatch.notify(
-        alert=alert, event=event, severity=alert.severity, content=body, now=now, **options
-    )
+    return notify.notify(alert=alert, event=event, severity=alert.severity, content=body, now=now, **options)
 
 
 def _clear(alert: Alert, now: datetime, timing: Timing) -> list[Notification]:
@@ -324,7 +322,7 @@ def _dr_trigger(now: datetime, timing: Timing) -> list[Notification]:
     silence = active_silence(ALL_QUEUES, now)
     body = content.for_dr(reason, firing)
     return [
-        dispatch.notify(
+        notify.notify(
             alert=None, event=Event.DR, severity=Severity.CRITICAL, content=body, now=now, silence=silence
         )
     ]
@@ -350,7 +348,7 @@ def acknowledge(alert: Alert, actor: Any, now: datetime | None = None) -> bool:
             after={"severity": alert.severity, "state": alert.state, "jira": alert.jira_key},
             at=now,
         )
-        dispatch.notify_acknowledged(alert, now)  # PagerDuty's alert is acknowledged too
+        notify.notify_acknowledged(alert, now)  # PagerDuty's alert is acknowledged too
         signals.acknowledged.send_robust(sender=Alert, alert=alert, actor=actor, now=now)
     return bool(won)
 
@@ -395,7 +393,7 @@ def send_test_alert(actor: Any) -> list[Delivery]:
     """The playbook's smoke test, to every ALERT_WEBHOOK_URLS target; waits for the answers."""
     now = timezone.now()
     targets.webhook_targets()  # a broken ALERT_WEBHOOK_URLS is reported, not taken for an empty one
-    notification = dispatch.notify(
+    notification = notify.notify(
         alert=None, event=Event.SMOKE, severity="", content=content.for_smoke(), now=now, send=False
     )
     deliveries = list(notification.deliveries.all())

@@ -10,12 +10,12 @@ from django.core.paginator import Paginator
 from django.utils import timezone
 
 from alerting import content, evaluation, targets
-from alerting import services as alerting_services
+from alerting import lifecycle as alerting_services
 from alerting.models import SEVERITY_RANK, Alert, Delivery, Notification, Silence
 from alerting.thresholds import limits_by_queue
 from dashboard import job_pages
-from integrations import dispatch, heartbeat, stalls
-from integrations import services as queue_services
+from integrations import handoff, heartbeat, stalls
+from integrations import operations as queue_services
 from integrations.models import QueueCounter, Status
 from integrations.queues import QUEUES, Queue
 from mrdj import telemetry
@@ -84,7 +84,7 @@ def queue_cards() -> dict[str, Any]:
 
 def consumer_problem() -> str:
     """Why nothing takes jobs off the queues, or "" when something does."""
-    if dispatch.uses_broker():
+    if handoff.uses_broker():
         redis = check_redis()
         if not redis.ok:
             return f"nothing consumes it: Redis, the broker, does not answer ({redis.detail})"
@@ -205,7 +205,7 @@ def smoke_passed(notification: Notification | None) -> bool:
 
 
 def worker_check() -> Check:
-    mode = dispatch.mode()
+    mode = handoff.mode()
     kind = "celery" if mode == "celery" else "in-process"
     consuming = [worker for worker in heartbeat.alive() if worker.kind == kind]
     if consuming:
@@ -263,7 +263,7 @@ def health() -> dict[str, Any]:
         "checks": [check_database(), check_redis(), worker_check(), telemetry_check()],
         "telemetry": telemetry.status(with_last_export=True),
         "workers": heartbeat.alive(),
-        "queue_mode": dispatch.mode(),
+        "queue_mode": handoff.mode(),
     }
 
 
