@@ -117,7 +117,26 @@ class Role(models.Model):
         return self.holder == fields["actor"]
 
 
-class DrBridge(models.Model):
+class OutboundTries(models.Model):
+    """A call out of an incident (the DR bridge, a status-page post), tried until the service
+    accepts it: its tries and last answer (incidents.outbound claims and schedules them)."""
+
+    attempts = models.PositiveIntegerField("tries", default=0)
+    next_attempt_at = models.DateTimeField(
+        "next try at", null=True, blank=True, help_text="Empty once accepted, or given up on."
+    )
+    claimed_until = models.DateTimeField(
+        "being sent until", null=True, blank=True, help_text="One process sends it at a time."
+    )
+    tried_at = models.DateTimeField("last try at", null=True, blank=True)
+    response_code = models.PositiveIntegerField("last answer", null=True, blank=True)
+    error = models.CharField("last error", max_length=300, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class DrBridge(OutboundTries):
     """The incident's DR bridge: the Slack workflow (ALERT_DR_BRIDGE_WEBHOOK_URL) that opens the war
     room, started once per incident (unique: two processes racing ask once), tried again until
     Slack accepts it. incidents.dr_bridge sends it."""
@@ -133,16 +152,6 @@ class DrBridge(models.Model):
         blank=True,
         help_text="When the Slack workflow accepted it: never sent again.",
     )
-    attempts = models.PositiveIntegerField("tries", default=0)
-    next_attempt_at = models.DateTimeField(
-        "next try at", null=True, blank=True, help_text="Empty once created, or given up on."
-    )
-    claimed_until = models.DateTimeField(
-        "being sent until", null=True, blank=True, help_text="One process sends it at a time."
-    )
-    tried_at = models.DateTimeField("last try at", null=True, blank=True)
-    response_code = models.PositiveIntegerField("last answer", null=True, blank=True)
-    error = models.CharField("last error", max_length=300, blank=True)
 
     class Meta:
         verbose_name = "DR bridge"
@@ -152,7 +161,7 @@ class DrBridge(models.Model):
         return f"DR bridge of incident {self.incident_id}"
 
 
-class StatusPagePost(models.Model):
+class StatusPagePost(OutboundTries):
     """One status update to publish on the status page (Atlassian Statuspage): the incident's
     first creates the status-page incident, later ones update it. An incident's posts go in
     order, one at a time, each tried again until Statuspage accepts it. incidents.statuspage
@@ -174,16 +183,6 @@ class StatusPagePost(models.Model):
     published_at = models.DateTimeField(
         "published at", null=True, blank=True, help_text="When Statuspage accepted it: never sent again."
     )
-    attempts = models.PositiveIntegerField("tries", default=0)
-    next_attempt_at = models.DateTimeField(
-        "next try at", null=True, blank=True, help_text="Empty once published, or given up on."
-    )
-    claimed_until = models.DateTimeField(
-        "being sent until", null=True, blank=True, help_text="One process sends it at a time."
-    )
-    tried_at = models.DateTimeField("last try at", null=True, blank=True)
-    response_code = models.PositiveIntegerField("last answer", null=True, blank=True)
-    error = models.CharField("last error", max_length=300, blank=True)
 
     class Meta:
         ordering = ["incident", "id"]

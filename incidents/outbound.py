@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from django.db.models import Q
 
 from alerting import sender
+from alerting.transports import base as transports
 from mrdj.config import get_config
 
 timeouts = sender.timeouts
@@ -34,5 +35,5 @@ def next_try(attempts: int, again: bool, now: datetime) -> datetime | None:
 
 
 def excerpt(body: bytes, limit: int = 200) -> str:
-    """An answer's first characters, on one line."""
-    return " ".join(body[:limit].decode("utf-8", "replace").split())
+    """An answer's first characters, on one line (for the timeline)."""
+    return " ".join(transports.excerpt(body, limit).split())
