@@ -4,8 +4,17 @@ from django import forms
 from django.contrib import admin, messages
 from django.utils import timezone
 
-from alerting import lifecycle
-from alerting.models import Alert, Delivery, DrActivation, Notification, Silence, SlackUser, Threshold
+from alerting import alert_actions
+from alerting.models import (
+    Alert,
+    Delivery,
+    DrActivation,
+    EvaluatorLease,
+    Notification,
+    Silence,
+    SlackUser,
+    Threshold,
+)
 from alerting.thresholds import inherited, pair_errors
 from mrdj import audit
 from mrdj.admin import ReadOnlyAdmin
@@ -110,7 +119,8 @@ class AlertAdmin(ReadOnlyAdmin):
     )
     def acknowledge_selected(self, request, queryset):
         done = sum(
-            lifecycle.acknowledge(alert, request.user) for alert in queryset.filter(state=Alert.State.FIRING)
+            alert_actions.acknowledge(alert, request.user)
+            for alert in queryset.filter(state=Alert.State.FIRING)
         )
         self.message_user(
             request, f"{done} alert(s) acknowledged.", messages.SUCCESS if done else messages.WARNING
@@ -156,18 +166,25 @@ class SilenceAdmin(admin.ModelAdmin):
         return {"ends_at": timezone.now() + timezone.timedelta(hours=1)}
 
     def save_model(self, request, obj, form, change):
-        created = lifecycle.create_silence(obj.queue, obj.ends_at, obj.reason, request.user)
+        created = alert_actions.create_silence(obj.queue, obj.ends_at, obj.reason, request.user)
         obj.pk = created.pk
 
     @admin.action(description="Expire the selected silences now", permissions=["add"])
     def expire_now(self, request, queryset):
-        done = sum(lifecycle.expire_silence(silence, request.user) for silence in queryset)
+        done = sum(alert_actions.expire_silence(silence, request.user) for silence in queryset)
         self.message_user(request, f"{done} silence(s) expired.")
 
 
 @admin.register(DrActivation)
 class DrActivationAdmin(ReadOnlyAdmin):
     list_display = ("triggered_at", "reason", "ended_at")
+
+
+@admin.register(EvaluatorLease)
+class EvaluatorLeaseAdmin(ReadOnlyAdmin):
+    """Which process evaluates the alerts now; it moves by itself when that process dies."""
+
+    list_display = ("name", "holder", "held_until")
 
 
 @admin.register(SlackUser)

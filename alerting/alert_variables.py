@@ -52,7 +52,8 @@ declare(
     _ms(
         "ALERT_EVALUATE_MIN_INTERVAL_MS",
         "250",
-        "Queue events evaluate at once, at most once per this interval per process.",
+        "Queue events evaluate at once, at most once per this interval (the one evaluator of the "
+        "deployment; every other process announces at most once per this interval).",
     ),
     _ms(
         "ALERT_ACK_WARNING_MS", "300000", "Acknowledge deadline of a warning; past it the next role is named."

@@ -1,11 +1,13 @@
 """What a notification says, independent of the service that carries it.
 
-Every transport renders the same content dict, so Slack, Teams and a generic
+Every transport renders the same NotificationContent, so Slack, Teams and a generic
 receiver never disagree about the figures, the runbook step or the link.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from alerting.models import Alert, Kind, Notification
@@ -36,6 +38,60 @@ RUNBOOK = {
     Kind.CIRCUIT_OPEN: "The upstream of {queue} is down: check it and its secrets; no job is lost or "
     "dead-lettered meanwhile. After the fix, Queue flushen (/dashboard/) probes it at once.",
 }
+
+
+@dataclass(frozen=True)
+class NotificationContent:
+    """One notification's texts and figures; stored as JSON in Notification.content.
+
+    Every field has a default because rows written by older versions lack some of them
+    (alert_label and limits came with PagerDuty; a smoke test never had figures).
+    """
+
+    type: str = ""  # alert, resolved, dr, smoke, or an incident's reminder or update
+    event: str = ""  # a Notification.Event
+    alert_id: int | None = None
+    alert_label: str = ""  # stable per alert: PagerDuty's dedup_key
+    incident_id: int | None = None
+    queue: str = ""
+    kind: str = ""
+    severity: str = ""
+    title: str = ""
+    message: str = ""
+    backlog: str = ""
+    retry_age: str = ""
+    figures: dict[str, int] = field(default_factory=dict)
+    limits: dict[str, int] = field(default_factory=dict)
+    dead_letter_new: int = 0
+    facts: tuple[tuple[str, str], ...] = ()
+    runbook: str = ""
+    escalation: str = ""
+    started_at: str | None = None  # ISO 8601, as stored
+    dashboard_url: str = ""
+
+    def __post_init__(self) -> None:
+        # JSON gives lists: as tuples, a stored row reads back equal to what was built.
+        object.__setattr__(self, "facts", tuple((name, value) for name, value in self.facts or ()))
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> NotificationContent:
+        """Missing keys take their default and unknown ones are dropped, so every old row renders."""
+        names = {item.name for item in fields(cls)}
+        return cls(**{key: value for key, value in data.items() if key in names})
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["facts"] = [list(fact) for fact in self.facts]
+        return data
+
+    @property
+    def notes(self) -> list[tuple[str, str]]:
+        """The runbook step and the escalation line, labelled, when set: chat services add them last."""
+        return [
+            (label, text)
+            for label, text in (("Runbook", self.runbook), ("Escalation", self.escalation))
+            if text
+        ]
 
 
 def _limit(value: int, describe=str) -> str:
@@ -89,17 +145,19 @@ def _headline(kind: str) -> str:
     }.get(kind, kind)
 
 
-def _facts(queue: str, severity: str, figures: dict[str, Any], limits: Limits | None) -> list[list[str]]:
+def _facts(
+    queue: str, severity: str, figures: dict[str, Any], limits: Limits | None
+) -> list[tuple[str, str]]:
     return [
-        ["Queue", queue],
-        ["Severity", severity],
-        ["Backlog", backlog_text(figures, limits)],
-        ["Retry age", retry_age_text(figures, limits)],
-        ["Dead-letter", f"{figures.get('dead_letter', 0)} jobs"],
+        ("Queue", queue),
+        ("Severity", severity),
+        ("Backlog", backlog_text(figures, limits)),
+        ("Retry age", retry_age_text(figures, limits)),
+        ("Dead-letter", f"{figures.get('dead_letter', 0)} jobs"),
     ]
 
 
-def for_alert(alert: Alert, event: str, *, new_dead: int = 0, escalation: str = "") -> dict[str, Any]:
+def for_alert(alert: Alert, event: str, *, new_dead: int = 0, escalation: str = "") -> NotificationContent:
     """The content of a notification about alert; figures and limits come from its payload."""
     figures = alert.payload.get("figures", {})
     limits = Limits(**alert.payload["limits"]) if alert.payload.get("limits") else None
@@ -111,100 +169,93 @@ def for_alert(alert: Alert, event: str, *, new_dead: int = 0, escalation: str = 
             " since the last alert" if event == Notification.Event.DEAD_LETTER else ""
         )
         message += f", {figures.get('dead_letter', 0)} in dead-letter now"
-    facts = _facts(queue_name := alert.queue or "all queues", alert.severity, figures, limits)
+    facts = _facts(queue := alert.queue or "all queues", alert.severity, figures, limits)
     if alert.kind == Kind.STALLED and alert.payload.get("reason"):
         message += f" ({alert.payload['reason']})"
-        facts.append(["Why", alert.payload["reason"]])
+        facts.append(("Why", alert.payload["reason"]))
     if alert.kind == Kind.CIRCUIT_OPEN:
         since = figures.get("circuit_since") or alert.started_at.isoformat()
         last_error = alert.payload.get("last_error") or "unknown"
         message += f" since {since} (last error: {last_error}); mrdj is {alert.payload.get('doing', '')}"
-        facts += [["Circuit open since", since], ["Last error", last_error]]
+        facts += [("Circuit open since", since), ("Last error", last_error)]
     if event == Notification.Event.RESOLVED:
         message = f"resolved: {_headline(alert.kind)}"
     elif event == Notification.Event.ESCALATED:
         message = f"escalated to critical: {message}"
     elif event == Notification.Event.ACKNOWLEDGED:
         message = f"{message}, acknowledged by {alert.acknowledged_by_name or 'someone'}"
-    queue = queue_name
-    return {
-        "type": "resolved" if event == Notification.Event.RESOLVED else "alert",
-        "event": event,
-        "alert_id": alert.pk,
-        "alert_label": alert.label,  # stable per alert: PagerDuty's dedup_key
-        "queue": queue,
-        "kind": alert.kind,
-        "severity": "resolved" if event == Notification.Event.RESOLVED else alert.severity,
-        "title": f"[{alert.severity.upper()}] {queue}: {message}"
-        if event != Notification.Event.RESOLVED
-        else f"[RESOLVED] {queue}: {_headline(alert.kind)}",
-        "message": message,
-        "backlog": backlog_text(figures, limits),
-        "retry_age": retry_age_text(figures, limits),
-        "figures": {key: figures.get(key, 0) for key in ("backlog", "active", "retry_age_ms", "dead_letter")},
-        "limits": limits.as_dict() if limits else {},
-        "dead_letter_new": new_dead,
-        "facts": facts,
-        "runbook": ""
-        if event == Notification.Event.RESOLVED
-        else runbook_for(alert.kind, alert.severity, alert.queue),
-        "escalation": escalation,
-        "started_at": alert.started_at.isoformat(),
-        "dashboard_url": dashboard_url(),
-    }
+    resolved = event == Notification.Event.RESOLVED
+    return NotificationContent(
+        type="resolved" if resolved else "alert",
+        event=event,
+        alert_id=alert.pk,
+        alert_label=alert.label,
+        queue=queue,
+        kind=alert.kind,
+        severity="resolved" if resolved else alert.severity,
+        title=f"[RESOLVED] {queue}: {_headline(alert.kind)}"
+        if resolved
+        else f"[{alert.severity.upper()}] {queue}: {message}",
+        message=message,
+        backlog=backlog_text(figures, limits),
+        retry_age=retry_age_text(figures, limits),
+        figures={key: figures.get(key, 0) for key in ("backlog", "active", "retry_age_ms", "dead_letter")},
+        limits=limits.as_dict() if limits else {},
+        dead_letter_new=new_dead,
+        facts=tuple(facts),
+        runbook="" if resolved else runbook_for(alert.kind, alert.severity, alert.queue),
+        escalation=escalation,
+        started_at=alert.started_at.isoformat(),
+        dashboard_url=dashboard_url(),
+    )
 
 
-def for_dr(reason: str, alerts: list[Alert]) -> dict[str, Any]:
+def for_dr(reason: str, alerts: list[Alert]) -> NotificationContent:
     queues = sorted({alert.queue or "all queues" for alert in alerts}) or ["all queues"]
     # One line per queue: its alerts of several kinds carry the same figures.
     per_queue = {alert.queue: alert for alert in sorted(alerts, key=lambda a: a.started_at)}
     alerts = [per_queue[queue] for queue in sorted(per_queue)]
     message = f"Activate the DR plan: {reason}"
     started = min((alert.started_at for alert in alerts), default=None)
-    return {
-        "type": "dr",
-        "event": Notification.Event.DR,
-        "alert_id": None,
-        "queue": ", ".join(queues),
-        "kind": "dr",
-        "severity": "critical",
-        "title": f"[CRITICAL] {message}",
-        "message": message,
-        "backlog": "; ".join(
+    return NotificationContent(
+        type="dr",
+        event=Notification.Event.DR,
+        queue=", ".join(queues),
+        kind="dr",
+        severity="critical",
+        title=f"[CRITICAL] {message}",
+        message=message,
+        backlog="; ".join(
             f"{alert.queue or 'all'}: {backlog_text(alert.payload.get('figures', {}), None)}"
             for alert in alerts
         )
         or "no queue figures",
-        "retry_age": "; ".join(
+        retry_age="; ".join(
             f"{alert.queue or 'all'}: {retry_age_text(alert.payload.get('figures', {}), None)}"
             for alert in alerts
         )
         or "no queue figures",
-        "figures": {},
-        "dead_letter_new": 0,
-        "facts": [["Queues", ", ".join(queues)], ["Severity", "critical"], ["Reason", reason]],
-        "runbook": f"Follow the DR runbook {DR_RUNBOOK}: the Incident Commander opens the DR bridge "
+        facts=(("Queues", ", ".join(queues)), ("Severity", "critical"), ("Reason", reason)),
+        runbook=f"Follow the DR runbook {DR_RUNBOOK}: the Incident Commander opens the DR bridge "
         "in #dr-war-room and sets the update cadence (at least every 15 minutes).",
-        "escalation": get_config().value("ALERT_ESCALATION_CRITICAL"),
-        "started_at": started.isoformat() if started else None,
-        "dashboard_url": dashboard_url(),
-    }
+        escalation=get_config().value("ALERT_ESCALATION_CRITICAL"),
+        started_at=started.isoformat() if started else None,
+        dashboard_url=dashboard_url(),
+    )
 
 
-SMOKE = {"type": "smoke", "message": "alert-test"}
+SMOKE = {"type": "smoke", "message": "alert-test"}  # the generic receiver gets exactly this
 
 
-def for_smoke() -> dict[str, Any]:
-    return {
-        **SMOKE,
-        "event": Notification.Event.SMOKE,
-        "queue": "-",
-        "severity": "info",
-        "title": "mrdj alert test",
-        "backlog": "-",
-        "retry_age": "-",
-        "facts": [],
-        "runbook": "",
-        "escalation": "",
-        "dashboard_url": dashboard_url(),
-    }
+def for_smoke() -> NotificationContent:
+    return NotificationContent(
+        type=SMOKE["type"],
+        event=Notification.Event.SMOKE,
+        queue="-",
+        severity="info",
+        title="mrdj alert test",
+        message=SMOKE["message"],
+        backlog="-",
+        retry_age="-",
+        dashboard_url=dashboard_url(),
+    )

@@ -21,13 +21,11 @@ from datetime import datetime, timedelta
 from urllib.parse import urlsplit, urlunsplit
 
 from django.db import DatabaseError
-from django.db.models import Max
 from django.utils import timezone
 
 from alerting import sender
 from integrations import handoff
-from integrations.models import WorkerHeartbeat
-from mrdj import http, pulses
+from mrdj import http, processes, pulses
 from mrdj.config import get_config
 from mrdj.times import human_delta
 
@@ -110,7 +108,7 @@ def report(now: datetime | None = None) -> Report:
             )
         )
     else:
-        beaten = WorkerHeartbeat.objects.filter(kind="in-process").aggregate(Max("seen_at"))["seen_at__max"]
+        beaten = processes.last_seen("in-process")
         judged.append(
             _judge(
                 "in-process worker",

@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 
 from django.db import connections, transaction
 
+from alerting.content import NotificationContent
 from alerting.models import Alert, Notification
 from integrations.queues import QUEUES
 from mrdj import http
@@ -241,8 +242,8 @@ def on_notification(sender, instance: Notification, created: bool, **kwargs) -> 
     grafana = Grafana.configured()
     if grafana is None:
         return
-    content = instance.content
-    queues = [name for name in str(content.get("queue") or ALL_QUEUES).split(", ") if name]
+    content = NotificationContent.from_json(instance.content)
+    queues = [name for name in (content.queue or ALL_QUEUES).split(", ") if name]
     annotation = {
         "time": epoch_ms(instance.created_at),
         "tags": _tags(queues, str(instance.severity or "none"), str(instance.event)),
@@ -258,10 +259,10 @@ def on_notification(sender, instance: Notification, created: bool, **kwargs) -> 
 
 
 def _alert_text(notification: Notification) -> str:
-    content = notification.content
-    text = str(content.get("title") or notification.message)
-    if content.get("escalation"):
-        text += f". {content['escalation']}"
+    content = NotificationContent.from_json(notification.content)
+    text = content.title or notification.message
+    if content.escalation:
+        text += f". {content.escalation}"
     if notification.silenced_by_id:
         text += " (silenced: nobody was paged)"
     if notification.alert_id:

@@ -8,21 +8,18 @@ Functions take now, so tests move time instead of waiting for it.
 
 from __future__ import annotations
 
-from concurrent.futures import wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from alerting import content, evaluation, jira, notify, sender, signals, targets
+from alerting import content, evaluation, jira, notify, sender, signals
 from alerting.evaluation import Condition
 from alerting.models import (
     ALL_QUEUES,
     SEVERITY_RANK,
     Alert,
-    Delivery,
     DrActivation,
     Kind,
     Notification,
@@ -30,7 +27,6 @@ from alerting.models import (
     Silence,
     ThrottleMark,
 )
-from mrdj import audit
 from mrdj.config import get_config
 from mrdj.times import human_delta
 
@@ -70,11 +66,23 @@ class Timing:
 # --- Evaluation
 
 
-def tick(now: datetime | None = None) -> list[Notification]:
-    """The periodic run: evaluate, and send again what failed or was abandoned."""
-    notifications = evaluate(now)
-    sender.submit(sender.due())
-    return notifications
+def tick(now: datetime | None = None, conditions: list[Condition] | None = None) -> list[Notification]:
+    """Where no beat runs (the queues in-process): the figures and the upkeep in one go."""
+    now = now or timezone.now()
+    return evaluate(now, conditions) + upkeep(now)
+
+
+def upkeep(now: datetime | None = None) -> list[Notification]:
+    """Beat's tick: what has deadlines of minutes (escalations, DR, Jira, the incidents). The
+    figures are the evaluator's; failed sends are the caller's (sender.due())."""
+    now = now or timezone.now()
+    timing = Timing.read()
+    sent = _escalate_unacknowledged(now, timing) + _dr_trigger(now, timing)
+    for pk in jira.due(now, jira.JiraSettings.read()):
+        sender.in_background(jira.sync, pk, now)
+    # Receivers' errors are logged by Django and do not undo the alerts' progress.
+    signals.ticked.send_robust(sender=Alert, now=now)
+    return sent
 
 
 def evaluate(now: datetime | None = None, conditions: list[Condition] | None = None) -> list[Notification]:
@@ -93,11 +101,6 @@ def evaluate(now: datetime | None = None, conditions: list[Condition] | None = N
                 sent += _announce(alert, condition, now, timing)
         elif alert is not None:
             sent += _clear(alert, now, timing)
-    sent += _escalate_unacknowledged(now, timing)
-    sent += _dr_trigger(now, timing)
-    for pk in jira.due(now, jira.JiraSettings.read()):
-        sender.in_background(jira.sync, pk, now)
-    # Receivers' errors are logged by Django and do not undo the alerts' progress.
     signals.evaluated.send_robust(sender=Alert, now=now)
     return sent
 
@@ -134,11 +137,6 @@ def _still_firing(alert: Alert, condition: Condition, now: datetime) -> Alert:
     return alert
 
 
-def active_silence(queue: str, now: datetime) -> Silence | None:
-    queues = {ALL_QUEUES, queue}
-    return Silence.objects.filter(queue__in=queues, starts_at__lte=now, ends_at__gt=now).first()
-
-
 def claim_throttle(queue: str, kind: str, severity: str, now: datetime, window: timedelta) -> bool:
     """True for exactly one caller per window, whatever the number of processes asking."""
     key = {"queue": queue, "kind": kind, "severity": severity}
@@ -162,7 +160,7 @@ def _mark_throttle(queue: str, kind: str, severity: str, now: datetime) -> None:
 
 def _announce(alert: Alert, condition: Condition, now: datetime, timing: Timing) -> list[Notification]:
     severity = condition.severity
-    silence = active_silence(alert.queue, now)
+    silence = Silence.covering(alert.queue, now)
     dead = condition.payload.get("figures", {}).get("dead_letter", 0)
     if SEVERITY_RANK[severity] > SEVERITY_RANK[alert.notified_severity or None]:
         if silence is not None:
@@ -227,7 +225,9 @@ def _more_dead_letters(
     return [_notify(alert, event, content.for_alert(alert, event, new_dead=dead - told), now)]
 
 
-def _notify(alert: Alert, event: str, body: dict[str, Any], now: datetime, **options) -> Notification:
+def _notify(
+    alert: Alert, event: str, body: content.NotificationContent, now: datetime, **options
+) -> Notification:
     return notify.notify(alert=alert, event=event, severity=alert.severity, content=body, now=now, **options)
 
 
@@ -244,7 +244,7 @@ def _clear(alert: Alert, now: datetime, timing: Timing) -> list[Notification]:
     alert.state, alert.resolved_at = Alert.State.RESOLVED, now
     if not alert.notified_severity:
         return []  # nobody was told it started; nobody needs telling it ended
-    silence = active_silence(alert.queue, now)
+    silence = Silence.covering(alert.queue, now)
     return [_notify(alert, Event.RESOLVED, content.for_alert(alert, Event.RESOLVED), now, silence=silence)]
 
 
@@ -265,7 +265,7 @@ def _escalate_unacknowledged(now: datetime, timing: Timing) -> list[Notification
             continue
         if SEVERITY_RANK[alert.escalated_severity or None] >= SEVERITY_RANK[severity]:
             continue
-        if active_silence(alert.queue, now) is not None:
+        if Silence.covering(alert.queue, now) is not None:
             continue
         if not Alert.objects.filter(pk=alert.pk, escalated_severity=alert.escalated_severity).update(
             escalated_severity=severity
@@ -319,86 +319,10 @@ def _dr_trigger(now: datetime, timing: Timing) -> list[Notification]:
             activation.alerts.set(firing)
     except IntegrityError:
         return []  # another evaluator triggered it
-    silence = active_silence(ALL_QUEUES, now)
+    silence = Silence.covering(ALL_QUEUES, now)
     body = content.for_dr(reason, firing)
     return [
         notify.notify(
             alert=None, event=Event.DR, severity=Severity.CRITICAL, content=body, now=now, silence=silence
         )
     ]
-
-
-# --- Operator actions
-
-
-def acknowledge(alert: Alert, actor: Any, now: datetime | None = None) -> bool:
-    """Record the first responder; False when someone acknowledged it before, or it resolved
-    meanwhile (only the acknowledgement fields change: it never reopens an alert)."""
-    now = now or timezone.now()
-    fields = audit.actor_fields(actor)
-    won = Alert.objects.filter(pk=alert.pk, acknowledged_at__isnull=True, state=Alert.State.FIRING).update(
-        acknowledged_at=now, acknowledged_by=fields["user"], acknowledged_by_name=fields["actor"]
-    )
-    alert.refresh_from_db()
-    if won:
-        audit.record(
-            "alert.ack",
-            actor=actor,
-            target=f"alert {alert.pk}: {alert.queue or 'all'} {alert.kind}",
-            after={"severity": alert.severity, "state": alert.state, "jira": alert.jira_key},
-            at=now,
-        )
-        notify.notify_acknowledged(alert, now)  # PagerDuty's alert is acknowledged too
-        signals.acknowledged.send_robust(sender=Alert, alert=alert, actor=actor, now=now)
-    return bool(won)
-
-
-def create_silence(
-    queue: str, ends_at: datetime, reason: str, actor: Any, now: datetime | None = None
-) -> Silence:
-    """Raises ValidationError naming the field when the silence makes no sense."""
-    now = now or timezone.now()
-    silence = Silence(queue=queue, reason=reason.strip(), starts_at=now, ends_at=ends_at)
-    silence.created_by = audit.actor_fields(actor)["actor"]
-    silence.full_clean()
-    silence.save()
-    audit.record(
-        "alert.silence",
-        actor=actor,
-        target=queue or "all queues",
-        after={"until": ends_at.isoformat(), "reason": silence.reason},
-        at=now,
-    )
-    return silence
-
-
-def expire_silence(silence: Silence, actor: Any, now: datetime | None = None) -> bool:
-    now = now or timezone.now()
-    before = silence.ends_at
-    if not Silence.objects.filter(pk=silence.pk, ends_at__gt=now).update(ends_at=now):
-        return False
-    silence.ends_at = now
-    audit.record(
-        "alert.silence.expire",
-        actor=actor,
-        target=silence.queue or "all queues",
-        before={"until": before.isoformat()},
-        after={"until": now.isoformat()},
-        at=now,
-    )
-    return True
-
-
-def send_test_alert(actor: Any) -> list[Delivery]:
-    """The playbook's smoke test, to every ALERT_WEBHOOK_URLS target; waits for the answers."""
-    now = timezone.now()
-    targets.webhook_targets()  # a broken ALERT_WEBHOOK_URLS is reported, not taken for an empty one
-    notification = notify.notify(
-        alert=None, event=Event.SMOKE, severity="", content=content.for_smoke(), now=now, send=False
-    )
-    deliveries = list(notification.deliveries.all())
-    wait(sender.submit(delivery.pk for delivery in deliveries))
-    # A smoke test reports now; it is not sent again later.
-    notification.deliveries.filter(status=Delivery.Status.RETRY).update(status=Delivery.Status.FAILED)
-    audit.record("alert.test", actor=actor, target="ALERT_WEBHOOK_URLS", after={"targets": len(deliveries)})
-    return list(notification.deliveries.order_by("pk"))

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -288,6 +288,11 @@ class Silence(models.Model):
     def __str__(self) -> str:
         return f"silence of {self.queue or 'everything'} until {shown(self.ends_at)}"
 
+    @classmethod
+    def covering(cls, queue: str, now: datetime) -> Silence | None:
+        """The silence in force for the queue now, its own or the one over every queue."""
+        return cls.objects.filter(queue__in={ALL_QUEUES, queue}, starts_at__lte=now, ends_at__gt=now).first()
+
     def clean(self) -> None:
         starts = self.starts_at or timezone.now()
         if self.ends_at and self.ends_at <= starts:
@@ -337,3 +342,18 @@ class SlackUser(models.Model):
 
     def __str__(self) -> str:
         return f"{self.slack_user_id} → {self.user}"
+
+
+class EvaluatorLease(models.Model):
+    """Held by the one process that evaluates alerts for the whole deployment; it runs out by
+    itself when that process dies, and another candidate takes it over (alerting.evaluator)."""
+
+    name = models.CharField("duty", max_length=32, unique=True)
+    holder = models.CharField("held by", max_length=200, blank=True, help_text="host:pid")
+    held_until = models.DateTimeField("held until", null=True, blank=True)
+
+    class Meta:
+        verbose_name = "evaluator lease"
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.holder or 'free'}"

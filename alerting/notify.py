@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
 from alerting import content, sender, targets
+from alerting.content import NotificationContent
 from alerting.models import Alert, Delivery, Notification, Silence
 from alerting.transports import TRANSPORTS
 from alerting.transports.pagerduty import ACTOR_PREFIX
@@ -41,7 +41,7 @@ def notify(
     alert: Alert | None,
     event: str,
     severity: str,
-    content: dict[str, Any],
+    content: NotificationContent,
     now: datetime,
     silence: Silence | None = None,
     extra_channels: tuple[str, ...] = (),
@@ -59,8 +59,8 @@ def notify(
             event=event,
             severity=severity,
             created_at=now,
-            message=content["message"][:500],
-            content=content,
+            message=content.message[:500],
+            content=content.to_json(),
             silenced_by=silence,
         )
         deliveries = Delivery.objects.bulk_create(

@@ -23,7 +23,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from alerting import lifecycle
+from alerting import alert_actions
 from alerting.models import Alert
 from alerting.transports.pagerduty import ACTOR_PREFIX
 from mrdj import audit
@@ -132,7 +132,7 @@ def apply(event: IncidentEvent, now: datetime | None = None) -> dict[str, Any]:
     if alert is None:
         return {"result": "ignored", "reason": "the incident is not an mrdj alert"}
     if event.event_type == "incident.acknowledged":
-        if not alert.firing or not lifecycle.acknowledge(alert, event.actor, now):
+        if not alert.firing or not alert_actions.acknowledge(alert, event.actor, now):
             return {"result": "unchanged", "alert_id": alert.pk, "reason": _why_unchanged(alert)}
         return {"result": "acknowledged", "alert_id": alert.pk, "acknowledged_by": event.actor}
     target = f"alert {alert.pk}: {alert.queue or 'all'} {alert.kind}"

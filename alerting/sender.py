@@ -20,6 +20,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from alerting import targets
+from alerting.content import NotificationContent
 from alerting.models import Delivery, Notification
 from alerting.transports import TRANSPORTS, TransportError
 from mrdj import http, metrics
@@ -114,7 +115,8 @@ def send(delivery_id: int, now: datetime | None = None) -> Delivery | None:
         return _record_failure(delivery, now, "target is no longer configured", permanent=True)
     transport = TRANSPORTS[target.service](*timeouts(), secret=target.secret)
     try:
-        sent = transport.send(target.url, delivery.notification.content, delivery.channel)
+        body = NotificationContent.from_json(delivery.notification.content)
+        sent = transport.send(target.url, body, delivery.channel)
     except TransportError as error:
         return _record_failure(delivery, now, str(error), error.permanent, error.status, error.body)
     delivery.status = Status.SENT

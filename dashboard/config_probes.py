@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from alerting import lifecycle as alerting_services
+from alerting import alert_actions
 from alerting.models import Delivery
 from mrdj import audit, http
 from mrdj.config import ConfigError, get_config
@@ -67,7 +67,7 @@ def jira_credentials(actor: Any) -> tuple[bool, str]:
 def webhooks(actor: Any) -> tuple[bool, str]:
     """The playbook's smoke test, to every target of ALERT_WEBHOOK_URLS."""
     try:
-        deliveries = alerting_services.send_test_alert(actor)
+        deliveries = alert_actions.send_test_alert(actor)
     except ConfigError as error:
         return False, str(error)
     if not deliveries:

@@ -14,8 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from dashboard import chart_marks, job_pages
 from dashboard.views import action, answer, render_page
-from integrations import history, job_edits
-from integrations import operations as queue_services
+from integrations import history, job_edits, operations
 from integrations.models import Job, Status
 from integrations.queues import QUEUES
 from mrdj.api import BadRequest, ascii_digits, json_error, parse_json
@@ -80,7 +79,7 @@ def replay_job(request: HttpRequest, job_id: int) -> HttpResponse:
     if found.status != Status.DEAD:
         return answer(request, f"job {found.pk} is {found.status}: only dead-letter jobs are replayed",
                       messages.WARNING, back=back)  # fmt: skip
-    queue_services.replay(QUEUES[found.queue], request.user, [found.pk])
+    operations.replay(QUEUES[found.queue], request.user, [found.pk])
     return answer(request, f"Job {found.pk} is back in the queue; it is sent at the next try.", back=back)
 
 
@@ -126,7 +125,7 @@ def selected(request: HttpRequest, queue: str) -> HttpResponse:
         done = job_edits.cancel(target.name, request.user, ids)
         text = f"Cancelled {done} of {len(ids)} selected job(s)"
     else:
-        done = queue_services.replay(target, request.user, ids)
+        done = operations.replay(target, request.user, ids)
         text = f"Replayed {done} of {len(ids)} selected job(s)"
     skipped = " (the others are in flight, delivered or not dead-letter)" if done < len(ids) else ""
     return answer(request, f"{text}{skipped}.", back=back)
@@ -136,7 +135,7 @@ def selected(request: HttpRequest, queue: str) -> HttpResponse:
 def replay_cause(request: HttpRequest, queue: str) -> HttpResponse:
     target = _queue(queue)
     cause = request.POST.get("cause", "")
-    moved = queue_services.replay(target, request.user, job_pages.dead_ids(target.name, cause))
+    moved = operations.replay(target, request.user, job_pages.dead_ids(target.name, cause))
     back = reverse("dashboard:jobs", args=[target.name])
     return answer(
         request, f"Replayed {moved} dead-letter job(s) of {queue} that failed with {cause!r}.", back=back

@@ -9,13 +9,11 @@ from typing import Any
 from django.core.paginator import Paginator
 from django.utils import timezone
 
-from alerting import content, evaluation, targets
-from alerting import lifecycle as alerting_services
+from alerting import content, evaluation, lifecycle, targets
 from alerting.models import SEVERITY_RANK, Alert, Delivery, Notification, Silence
 from alerting.thresholds import limits_by_queue
 from dashboard import job_pages
-from integrations import handoff, heartbeat, stalls
-from integrations import operations as queue_services
+from integrations import handoff, heartbeat, operations, stalls
 from integrations.models import QueueCounter, Status
 from integrations.queues import QUEUES, Queue
 from mrdj import telemetry
@@ -38,7 +36,7 @@ MANUAL_STEPS = [
 def queue_cards() -> dict[str, Any]:
     """/metrics/queues plus, per queue, its severity against its limits, the runbook hint, and
     what stops it from flowing (nothing consumes it, no upstream, invalid configuration)."""
-    figures = queue_services.queue_figures()
+    figures = operations.queue_figures()
     limits = limits_by_queue(list(figures["queues"]))
     counters = QueueCounter.objects.counts()  # flush moves the jobs waiting to retry
     consumer = consumer_problem()
@@ -161,7 +159,7 @@ def _jira_url(key: str) -> str:
 
 def firing_alerts(now: datetime | None = None) -> list[AlertRow]:
     now = now or timezone.now()
-    timing = alerting_services.Timing.read()
+    timing = lifecycle.Timing.read()
     rows = []
     firing = Alert.objects.filter(state=Alert.State.FIRING).order_by("started_at")
     for alert in sorted(firing, key=lambda a: -SEVERITY_RANK[a.severity]):  # critical first
@@ -207,7 +205,7 @@ def smoke_passed(notification: Notification | None) -> bool:
 def worker_check() -> Check:
     mode = handoff.mode()
     kind = "celery" if mode == "celery" else "in-process"
-    consuming = [worker for worker in heartbeat.alive() if worker.kind == kind]
+    consuming = heartbeat.alive(kind)
     if consuming:
         seconds = int((timezone.now() - max(w.seen_at for w in consuming)).total_seconds())
         return Check("worker", True, f"{len(consuming)} {mode} worker process(es), last seen {seconds} s ago")

@@ -17,11 +17,11 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from alerting import lifecycle as alerting_services
+from alerting import alert_actions
 from alerting.models import Alert, Delivery, Silence
 from dashboard import page_data
-from incidents import incident_actions as incident_services
-from integrations import operations as queue_services
+from incidents import incident_actions
+from integrations import operations
 from integrations.queues import QUEUES
 from mrdj.api import BadRequest, moment
 from mrdj.auth import staff_only
@@ -69,7 +69,7 @@ def answer(
 
 def render_page(request: HttpRequest, template: str, tab: str, **context) -> HttpResponse:
     """Every page carries the banner of the incidents still open: their count and the newest."""
-    open_count, newest_open = incident_services.banner()
+    open_count, newest_open = incident_actions.banner()
     banners = {"open_count": open_count, "newest_open": newest_open, "invalid_config": describe_invalid()}
     zone = {"zone": zone_name(), "time_zone": settings.TIME_ZONE}
     return render(request, f"dashboard/{template}", {"tab": tab, **banners, **zone, **context})
@@ -163,12 +163,12 @@ def _bulk(request: HttpRequest, queue: str, run: Callable, done: str) -> HttpRes
 
 @action("integrations.flush_job")
 def flush(request: HttpRequest, queue: str) -> HttpResponse:
-    return _bulk(request, queue, queue_services.flush, "job(s) waiting to retry flushed: they are tried now.")
+    return _bulk(request, queue, operations.flush, "job(s) waiting to retry flushed: they are tried now.")
 
 
 @action("integrations.replay_job")
 def replay(request: HttpRequest, queue: str) -> HttpResponse:
-    return _bulk(request, queue, queue_services.replay, "dead-letter job(s) replayed.")
+    return _bulk(request, queue, operations.replay, "dead-letter job(s) replayed.")
 
 
 @action("mrdj.change_flags")
@@ -177,7 +177,7 @@ def mode(request: HttpRequest) -> HttpResponse:
     if wanted not in ("celery", "in-process"):
         return answer(request, "mode must be celery or in-process", messages.ERROR)
     try:
-        queue_services.switch_mode(wanted == "celery", request.user, force="force" in request.POST)
+        operations.switch_mode(wanted == "celery", request.user, force="force" in request.POST)
     except ConfigError as error:
         return answer(request, str(error), messages.ERROR)
     return answer(request, f"Jobs now run {'on Celery over Redis' if wanted == 'celery' else 'in-process'}.")
@@ -203,7 +203,7 @@ def acknowledge(request: HttpRequest, alert_id: int) -> HttpResponse:
             messages.WARNING,
             "dashboard:alerts",
         )
-    if alerting_services.acknowledge(alert, request.user):
+    if alert_actions.acknowledge(alert, request.user):
         return answer(request, f"You are first responder for alert {alert_id}.", fallback="dashboard:alerts")
     who = alert.acknowledged_by_name
     return answer(
@@ -227,9 +227,7 @@ def silence(request: HttpRequest) -> HttpResponse:
     if ends_at is None:
         return answer(request, "until: give a date and time", messages.ERROR, "dashboard:alerts")
     try:
-        created = alerting_services.create_silence(
-            queue, ends_at, request.POST.get("reason", ""), request.user
-        )
+        created = alert_actions.create_silence(queue, ends_at, request.POST.get("reason", ""), request.user)
     except ValidationError as error:
         problems = "; ".join(f"{field}: {' '.join(text)}" for field, text in error.message_dict.items())
         return answer(request, problems, messages.ERROR, "dashboard:alerts")
@@ -239,7 +237,7 @@ def silence(request: HttpRequest) -> HttpResponse:
 @action("alerting.add_silence")
 def expire_silence(request: HttpRequest, silence_id: int) -> HttpResponse:
     found = get_object_or_404(Silence, pk=silence_id)
-    if alerting_services.expire_silence(found, request.user):
+    if alert_actions.expire_silence(found, request.user):
         return answer(request, f"Ended: {found}.", fallback="dashboard:alerts")
     return answer(request, "That silence had already ended.", messages.WARNING, "dashboard:alerts")
 
@@ -247,7 +245,7 @@ def expire_silence(request: HttpRequest, silence_id: int) -> HttpResponse:
 @action("alerting.send_test_alert")
 def test_alert(request: HttpRequest) -> HttpResponse:
     try:
-        deliveries = alerting_services.send_test_alert(request.user)
+        deliveries = alert_actions.send_test_alert(request.user)
     except ConfigError as error:
         return answer(request, str(error), messages.ERROR, "dashboard:alerts")
     if not deliveries:

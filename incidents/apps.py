@@ -13,5 +13,5 @@ class IncidentsConfig(AppConfig):
             tracking,
         )
 
-        signals.evaluated.connect(tracking.on_evaluated, dispatch_uid="incidents-track")
+        signals.ticked.connect(tracking.on_ticked, dispatch_uid="incidents-track")
         signals.acknowledged.connect(tracking.on_acknowledged, dispatch_uid="incidents-first-responder")

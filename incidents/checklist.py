@@ -78,7 +78,7 @@ def missing(found: list[State]) -> list[str]:
 
 def concerned_alerts(incident: Incident) -> QuerySet[Alert]:
     """The alerts that say whether the incident's trouble goes on: its own, and every alert on one
-    of its queues, joined or not (an alert joins only at the next evaluation). An alert about every
+    of its queues, joined or not (an alert joins only at the next tick). An alert about every
     queue (Redis, telemetry) concerns any incident; an incident about every queue, or about none
     named, is concerned by every alert."""
     queues = [queue for queue in incident.queues if queue]

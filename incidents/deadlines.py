@@ -11,13 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from django.db import transaction
 
 from alerting import content, notify
-from alerting.lifecycle import active_silence
-from alerting.models import ALL_QUEUES, Notification, Severity
+from alerting.content import NotificationContent
+from alerting.models import ALL_QUEUES, Notification, Severity, Silence
 from incidents.models import Entry, Incident, Role
 from incidents.timing import Timing
 from mrdj.times import human_delta
@@ -85,7 +84,7 @@ def remind(incident: Incident, held: set[str], now: datetime, timing: Timing) ->
             continue
         before = getattr(incident, deadline.field)
         # Claim, notification and entry commit together: a crash in between leaves the
-        # reminder unclaimed, to be sent by the next evaluation.
+        # reminder unclaimed, to be sent by the next tick.
         with transaction.atomic():
             if not Incident.objects.filter(pk=incident.pk, **{deadline.field: before}).update(
                 **{deadline.field: now}
@@ -127,35 +126,31 @@ def incident_url(incident: Incident) -> str:
     return f"{content.dashboard_url()}incidents/{incident.pk}/"
 
 
-def message(incident: Incident, kind: str, headline: str, line: str, severity: str) -> dict[str, Any]:
+def message(incident: Incident, kind: str, headline: str, line: str, severity: str) -> NotificationContent:
     """The content of a reminder or status update, in the shape every transport renders."""
     queues = ", ".join(queue or "all queues" for queue in incident.queues) or "-"
     text = f"{incident.reference}: {headline}"
-    return {
-        "type": kind,
-        "event": Notification.Event.INCIDENT,
-        "alert_id": None,
-        "incident_id": incident.pk,
-        "queue": queues,
-        "kind": kind,
-        "severity": severity,
-        "title": f"[{severity.upper()}] {text}",
-        "message": text,
-        "backlog": "-",
-        "retry_age": "-",
-        "figures": {},
-        "dead_letter_new": 0,
-        "facts": [
-            ["Incident", f"{incident.reference}: {incident.title}"],
-            ["Severity", incident.severity],
-            ["State", incident.state],
-            ["Queues", queues],
-        ],
-        "runbook": line,
-        "escalation": "",
-        "started_at": incident.opened_at.isoformat(),
-        "dashboard_url": incident_url(incident),
-    }
+    return NotificationContent(
+        type=kind,
+        event=Notification.Event.INCIDENT,
+        incident_id=incident.pk,
+        queue=queues,
+        kind=kind,
+        severity=severity,
+        title=f"[{severity.upper()}] {text}",
+        message=text,
+        backlog="-",
+        retry_age="-",
+        facts=(
+            ("Incident", f"{incident.reference}: {incident.title}"),
+            ("Severity", incident.severity),
+            ("State", incident.state),
+            ("Queues", queues),
+        ),
+        runbook=line,
+        started_at=incident.opened_at.isoformat(),
+        dashboard_url=incident_url(incident),
+    )
 
 
 def send(
@@ -168,5 +163,5 @@ def send(
         severity=severity,
         content=message(incident, kind, headline, line, severity),
         now=now,
-        silence=active_silence(ALL_QUEUES, now),
+        silence=Silence.covering(ALL_QUEUES, now),
     )

@@ -7,7 +7,7 @@ workflow declares, and answer {"ok": true} (https://slack.com/help/articles/3600
 The try leaves from the alert sender's threads after commit, so Slack being slow or down
 holds up neither an evaluation, nor the page, nor the alert webhooks (one thread at most).
 A 5xx, a 429 or no answer is tried again with the alert deliveries' backoff
-(ALERT_DELIVERY_RETRY_*_MS, ALERT_DELIVERY_MAX_ATTEMPTS) by the next evaluation that finds it
+(ALERT_DELIVERY_RETRY_*_MS, ALERT_DELIVERY_MAX_ATTEMPTS) by the next tick that finds it
 due; any other answer is final (the URL or the workflow is wrong) until someone asks again.
 A try that got no answer in time may still have started the workflow: during a DR, two
 bridges are better than none.
@@ -117,7 +117,7 @@ def on_dr_activated(incident: Incident, now: datetime) -> None:
 
 
 def send_due(now: datetime) -> None:
-    """On every evaluation: hand the bridges due a try to the sender's threads."""
+    """On every tick: hand the bridges due a try to the sender's threads."""
     due = DrBridge.objects.filter(unclaimed(now), created_at__isnull=True, next_attempt_at__lte=now)
     for pk in due.exclude(incident__state=Incident.State.RESOLVED).values_list("pk", flat=True):
         sender.in_background(send, pk, now)

@@ -5,7 +5,7 @@ publication creates the status-page incident, later ones update it, and resolvin
 final update (resolved, components operational). Publishing never holds up the incident: a
 post is written with the update and leaves from the alert sender's threads after commit. A
 420, a 429, a 5xx or no answer is tried again with the alert deliveries' backoff by the next
-evaluation that finds it due; any other answer is final until someone presses Retry
+tick that finds it due; any other answer is final until someone presses Retry
 publishing. An incident's posts go in order, one at a time: an update waits for the one
 before it, so the page never goes back to an older status. Each result is an entry on the
 incident's timeline.
@@ -131,7 +131,7 @@ def _unfinished_before() -> Exists:
 
 
 def send_due(now: datetime) -> None:
-    """On every evaluation: hand the posts due a try to the sender's threads, each incident's
+    """On every tick: hand the posts due a try to the sender's threads, each incident's
     first (the rest follow it)."""
     due = StatusPagePost.objects.filter(_due(now)).exclude(_unfinished_before())
     for pk in due.values_list("pk", flat=True):

@@ -1,10 +1,10 @@
-"""Incidents follow the alerts by themselves, after every evaluation.
+"""Incidents follow the alerts by themselves, on every tick of the alert evaluation.
 
 A firing alert on a queue an open incident concerns joins it; a critical alert no incident
 takes opens one, and so does the DR trigger. The first acknowledgement makes its author
 first responder; an incident whose alerts have all resolved is mitigated. Linking works
 level-triggered (what is firing and unlinked now), so a crash between two steps loses
-nothing: the next evaluation finishes the job.
+nothing: the next tick finishes the job.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 LEASE = timedelta(seconds=30)
 
 
-def on_evaluated(sender, now: datetime, **kwargs) -> None:
+def on_ticked(sender, now: datetime, **kwargs) -> None:
     sync(now)
 
 

@@ -31,8 +31,6 @@ BROKER_BACKOFF_SECONDS = 5.0
 DRAINER_TTL_MS = 5_000  # a drainer that died no longer holds the queue after this
 REFRESH_EVERY_SECONDS = 1.0
 DRAIN_TASK = "integrations.drain"
-_broker_down_until = 0.0
-_client: tuple[int, redis.Redis] | None = None
 
 # Set to have the in-process worker (integrations.fallback) look for due jobs now.
 inprocess_wake = threading.Event()
@@ -46,25 +44,43 @@ def mode() -> str:
     return "celery" if uses_broker() else "in-process"
 
 
-def _redis() -> redis.Redis:
-    """A client per process (a forked child makes its own)."""
-    global _client
-    if _client is None or _client[0] != os.getpid():
-        client = redis.Redis.from_url(
-            settings.CELERY_BROKER_URL, socket_connect_timeout=2, socket_timeout=5, health_check_interval=30
-        )
-        _client = (os.getpid(), client)
-    return _client[1]
-
-
 def _key(queue: str) -> str:
     return f"mrdj:drainer:{queue}"
 
 
-def _broker_failed(what: str, error: Exception) -> None:
-    global _broker_down_until
-    _broker_down_until = time.monotonic() + BROKER_BACKOFF_SECONDS
-    log.warning("broker refused %s (%s); the reconciler will hand it on", what, type(error).__name__)
+class BrokerLink:
+    """This process's Redis client (a forked child makes its own) and whether the broker failed
+    a moment ago, so that callers do not each wait for a broker that is down."""
+
+    def __init__(self):
+        self._client: tuple[int, redis.Redis] | None = None
+        self._down_until = 0.0
+
+    def client(self) -> redis.Redis:
+        if self._client is None or self._client[0] != os.getpid():
+            client = redis.Redis.from_url(
+                settings.CELERY_BROKER_URL,
+                socket_connect_timeout=2,
+                socket_timeout=5,
+                health_check_interval=30,
+            )
+            self._client = (os.getpid(), client)
+        return self._client[1]
+
+    @property
+    def down(self) -> bool:
+        return time.monotonic() < self._down_until
+
+    def failed(self, what: str, error: Exception) -> None:
+        self._down_until = time.monotonic() + BROKER_BACKOFF_SECONDS
+        log.warning("broker refused %s (%s); the reconciler will hand it on", what, type(error).__name__)
+
+    def reset(self) -> None:
+        """Forget a failure: the broker is tried again at once."""
+        self._down_until = 0.0
+
+
+broker_link = BrokerLink()
 
 
 def wake(queue: str, force: bool = False) -> bool:
@@ -73,11 +89,11 @@ def wake(queue: str, force: bool = False) -> bool:
     if not uses_broker():
         inprocess_wake.set()
         return True
-    if time.monotonic() < _broker_down_until:
+    if broker_link.down:
         return False  # the broker failed a moment ago: don't make every caller wait for it
     try:
         with telemetry.unrecorded():  # a span per Redis command would cost more than it tells
-            client = _redis()
+            client = broker_link.client()
             if force:
                 client.delete(_key(queue))
             if client.set(_key(queue), "queued", nx=True, px=DRAINER_TTL_MS):
@@ -89,7 +105,7 @@ def wake(queue: str, force: bool = False) -> bool:
                     raise
     except Exception as error:
         # Redis down: the SET failed, so there is no mark to undo, and no second wait for it.
-        _broker_failed(f"the wake-up of {queue}", error)
+        broker_link.failed(f"the wake-up of {queue}", error)
         return False
     return True
 
@@ -108,14 +124,14 @@ def draining(queue: str) -> Iterator[Callable[[], None]]:
         if time.monotonic() - last[0] >= REFRESH_EVERY_SECONDS:
             last[0] = time.monotonic()
             with contextlib.suppress(redis.RedisError):
-                _redis().set(_key(queue), "running", px=DRAINER_TTL_MS)
+                broker_link.client().set(_key(queue), "running", px=DRAINER_TTL_MS)
 
     refresh()
     try:
         yield refresh
     finally:
         with contextlib.suppress(redis.RedisError):
-            _redis().delete(_key(queue))
+            broker_link.client().delete(_key(queue))
 
 
 def hold(queue: str, seconds: float) -> None:
@@ -123,4 +139,4 @@ def hold(queue: str, seconds: float) -> None:
     flush wakes one), so that intake during an outage does not publish a drain per job."""
     ttl = int(min(max(seconds, 0.5), DRAINER_TTL_MS / 1000) * 1000)
     with contextlib.suppress(redis.RedisError):
-        _redis().set(_key(queue), "held", px=ttl, nx=True)
+        broker_link.client().set(_key(queue), "held", px=ttl, nx=True)

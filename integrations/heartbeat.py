@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import threading
 import time
 from datetime import timedelta
 
 from django.db import close_old_connections, connections
-from django.utils import timezone
 
-from integrations.models import WorkerHeartbeat
+from mrdj import processes
+from mrdj.models import Process
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +27,12 @@ _last_beat = 0.0
 _owner_pid: int | None = None  # a pool child's worker (its parent); else this process
 
 
+# The role of a process consuming so, in the process registry.
+ROLES = {Process.Consumes.CELERY: Process.Role.WORKER, Process.Consumes.IN_PROCESS: Process.Role.WEB}
+
+
 def _name() -> str:
-    return f"{socket.gethostname()}:{_owner_pid or os.getpid()}"
+    return processes.own_name(_owner_pid)
 
 
 def beat(kind: str) -> None:
@@ -41,13 +44,14 @@ def beat(kind: str) -> None:
     record(kind)
 
 
-def alive(within: timedelta = ALIVE_WITHIN) -> list[WorkerHeartbeat]:
-    return list(WorkerHeartbeat.objects.filter(seen_at__gte=timezone.now() - within))
+def alive(kind: str | None = None) -> list[Process]:
+    """The workers seen in the last ALIVE_WITHIN (only those of kind, celery or in-process, when given)."""
+    return processes.alive(ALIVE_WITHIN, kind)
 
 
-def forget_old(older_than: timedelta = timedelta(days=1)) -> int:
+def forget_old() -> int:
     """Processes come and go with every deploy: drop those not seen for a day."""
-    return WorkerHeartbeat.objects.filter(seen_at__lt=timezone.now() - older_than).delete()[0]
+    return processes.prune()
 
 
 def on_celery_task(**kwargs) -> None:
@@ -64,7 +68,7 @@ def on_pool_child_start(**kwargs) -> None:
 
 def record(kind: str) -> None:
     """Record this process as alive now (beat() does it at most every few seconds)."""
-    WorkerHeartbeat.objects.update_or_create(name=_name(), defaults={"kind": kind, "seen_at": timezone.now()})
+    processes.seen(_name(), ROLES[kind], kind)
 
 
 def on_worker_init(**kwargs) -> None:
@@ -120,7 +124,7 @@ def on_worker_shutdown(sender=None, **kwargs) -> None:
     if _pulse is not None:
         _pulse.stopping.set()
     try:
-        WorkerHeartbeat.objects.filter(name=_name()).delete()
+        processes.forget(_name())
     except Exception:
         log.warning("worker heartbeat not removed", exc_info=True)
     finally:

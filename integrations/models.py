@@ -210,22 +210,6 @@ class QueueCounter(models.Model):
         return f"{self.queue} {self.status}: {self.count}"
 
 
-class WorkerHeartbeat(models.Model):
-    """A process that consumes jobs (a Celery worker process, or a web process's in-process
-    worker) says it is alive here, at most every few seconds."""
-
-    name = models.CharField("worker", max_length=200, unique=True, help_text="host:pid")
-    kind = models.CharField("kind", max_length=16, help_text="celery or in-process")
-    seen_at = models.DateTimeField("last seen", db_index=True)
-
-    class Meta:
-        ordering = ["-seen_at"]
-        verbose_name = "worker heartbeat"
-
-    def __str__(self) -> str:
-        return f"{self.kind} worker {self.name}"
-
-
 class QueueSample(models.Model):
     """A queue's figures at one moment, for the dashboard's charts: one row per minute for a
     day, one per ten minutes for a week (integrations.history writes and prunes them)."""

@@ -10,6 +10,11 @@ that transaction only, set by the statement itself). A database crash can forget
 the last fraction of a second of claims and results; such a job is then tried
 again (at-least-once, and its Idempotency-Key lets the upstream drop the
 duplicate), never lost. Intake, flush and replay keep full durability.
+
+The statements are composed once, at import, from the models: table and column names
+from their _meta (quoted), statuses from Status. A table or column renamed in a model
+(db_table, db_column) is renamed here too; a field renamed or removed fails the import
+(FieldDoesNotExist, naming it). tests/test_postgres_sql.py holds them to that.
 """
 
 from __future__ import annotations
@@ -19,59 +24,96 @@ from datetime import datetime
 
 import psycopg
 from django.db import connection
+from django.db.models import Model
 from psycopg.types.json import Jsonb
 
-from integrations.models import Attempt, Job, QueueCounter, UpstreamState
+from integrations.models import Attempt, Job, QueueCounter, Status, UpstreamState
 
-TABLES = {
-    "job": Job._meta.db_table,
-    "attempt": Attempt._meta.db_table,
-    "counter": QueueCounter._meta.db_table,
-    "state": UpstreamState._meta.db_table,
+STALE = "stale"  # an Attempt's outcome when its claim no longer held (as batches writes it)
+
+
+class _Names:
+    """A model's quoted table name (formatted as itself) and column names (as attributes):
+    "{Job}" and "{Job.status}" in a statement's text."""
+
+    def __init__(self, model: type[Model]) -> None:
+        self._meta = model._meta
+
+    def __str__(self) -> str:
+        return connection.ops.quote_name(self._meta.db_table)
+
+    def __getattr__(self, name: str) -> str:
+        return connection.ops.quote_name(self._meta.get_field(name).column)
+
+
+def _literal(value: str) -> str:
+    return "'{}'".format(value.replace("'", "''"))
+
+
+NAMES = {
+    "Job": _Names(Job),
+    "Attempt": _Names(Attempt),
+    "Counter": _Names(QueueCounter),
+    "State": _Names(UpstreamState),
+    **{status.name: _literal(status.value) for status in Status},
+    "STALE": _literal(STALE),
 }
-STATE_COLUMNS = [field.column for field in UpstreamState._meta.concrete_fields]
 
-LOCK_STATE = """
-SELECT {columns} FROM {state} WHERE queue = %(queue)s FOR UPDATE
-""".format(columns=", ".join(STATE_COLUMNS), **TABLES)
+
+def _sql(text: str, **more: str) -> str:
+    return text.format(**NAMES, **more)
+
+
+STATE_FIELDS = [field.attname for field in UpstreamState._meta.concrete_fields]
+
+LOCK_STATE = _sql(
+    """
+SELECT {columns} FROM {State} WHERE {State.queue} = %(queue)s FOR UPDATE
+""",
+    columns=", ".join(getattr(NAMES["State"], name) for name in STATE_FIELDS),
+)
 # A statement of its own, after the lock: a statement's snapshot is taken when it starts,
 # so a count in the locking statement would miss the claims of whoever held the lock.
-COUNT_ACTIVE = """
-SELECT count(*) FROM {job} WHERE queue = %(queue)s AND status = 'active'
-""".format(**TABLES)
+COUNT_ACTIVE = _sql("""
+SELECT count(*) FROM {Job} WHERE {Job.queue} = %(queue)s AND {Job.status} = {ACTIVE}
+""")
 
-CLAIM_DUE = """
+CLAIM_DUE = _sql("""
 WITH relaxed AS (
     SELECT set_config('synchronous_commit', 'off', true)
 ), candidates AS (
-    (SELECT id, next_attempt_at FROM {job}
-     WHERE queue = %(queue)s AND status = 'pending' AND next_attempt_at <= %(now)s
-     ORDER BY next_attempt_at LIMIT %(limit)s)
+    (SELECT {Job.id}, {Job.next_attempt_at} FROM {Job}
+     WHERE {Job.queue} = %(queue)s AND {Job.status} = {PENDING} AND {Job.next_attempt_at} <= %(now)s
+     ORDER BY {Job.next_attempt_at} LIMIT %(limit)s)
     UNION ALL
-    (SELECT id, next_attempt_at FROM {job}
-     WHERE queue = %(queue)s AND status = 'retry' AND next_attempt_at <= %(now)s
-     ORDER BY next_attempt_at LIMIT %(limit)s)
+    (SELECT {Job.id}, {Job.next_attempt_at} FROM {Job}
+     WHERE {Job.queue} = %(queue)s AND {Job.status} = {RETRY} AND {Job.next_attempt_at} <= %(now)s
+     ORDER BY {Job.next_attempt_at} LIMIT %(limit)s)
 ), picked AS (
-    SELECT id, status FROM {job}
-    WHERE id IN (SELECT id FROM candidates ORDER BY next_attempt_at LIMIT %(limit)s)
-      AND status IN ('pending', 'retry')
+    SELECT {Job.id}, {Job.status} FROM {Job}
+    WHERE {Job.id} IN (SELECT {Job.id} FROM candidates ORDER BY {Job.next_attempt_at} LIMIT %(limit)s)
+      AND {Job.status} IN ({PENDING}, {RETRY})
     FOR UPDATE SKIP LOCKED
 ), claimed AS (
-    UPDATE {job} AS job
-    SET status = 'active', claimed_at = %(now)s, claim_token = %(token)s, attempts = job.attempts + 1
-    FROM picked WHERE job.id = picked.id
-    RETURNING job.id, job.payload, job.idempotency_key, job.attempts, job.created_at, job.trace_parent,
-              job.next_attempt_at, picked.status AS previous
+    UPDATE {Job} AS job
+    SET {Job.status} = {ACTIVE}, {Job.claimed_at} = %(now)s, {Job.claim_token} = %(token)s,
+        {Job.attempts} = job.{Job.attempts} + 1
+    FROM picked WHERE job.{Job.id} = picked.{Job.id}
+    RETURNING job.{Job.id} AS id, job.{Job.payload} AS payload, job.{Job.idempotency_key} AS idempotency_key,
+              job.{Job.attempts} AS attempts, job.{Job.created_at} AS created_at,
+              job.{Job.trace_parent} AS trace_parent, job.{Job.next_attempt_at} AS next_attempt_at,
+              picked.{Job.status} AS previous
 ), counted AS (
-    INSERT INTO {counter} AS counter (queue, status, count)
+    INSERT INTO {Counter} AS counter ({Counter.queue}, {Counter.status}, {Counter.count})
     SELECT %(queue)s, previous, -count(*) FROM claimed GROUP BY previous
-    ON CONFLICT (queue, status) DO UPDATE SET count = counter.count + EXCLUDED.count
+    ON CONFLICT ({Counter.queue}, {Counter.status})
+    DO UPDATE SET {Counter.count} = counter.{Counter.count} + EXCLUDED.{Counter.count}
 )
 SELECT id, payload, idempotency_key, attempts, created_at, trace_parent
 FROM claimed, relaxed ORDER BY next_attempt_at
-""".format(**TABLES)  # noqa: S608 (table names from the models, values as parameters)
+""")
 
-FINISH_BATCH = """
+FINISH_BATCH = _sql("""
 WITH relaxed AS (
     SELECT set_config('synchronous_commit', 'off', true)
 ), input AS (
@@ -83,26 +125,29 @@ WITH relaxed AS (
     ) AS row (id, token, status, next_attempt_at, finished_at, status_code, error, attempts,
               number, started_at, duration_ms, counted, answer)
 ), finished AS (
-    UPDATE {job} AS job
-    SET status = input.status, next_attempt_at = input.next_attempt_at, finished_at = input.finished_at,
-        claimed_at = NULL, claim_token = '', last_status_code = input.status_code,
-        last_error = input.error, attempts = input.attempts
+    UPDATE {Job} AS job
+    SET {Job.status} = input.status, {Job.next_attempt_at} = input.next_attempt_at,
+        {Job.finished_at} = input.finished_at, {Job.claimed_at} = NULL, {Job.claim_token} = '',
+        {Job.last_status_code} = input.status_code, {Job.last_error} = input.error,
+        {Job.attempts} = input.attempts
     FROM input
-    WHERE job.id = input.id AND job.status = 'active' AND job.claim_token = input.token
-    RETURNING job.id, job.status
+    WHERE job.{Job.id} = input.id AND job.{Job.status} = {ACTIVE} AND job.{Job.claim_token} = input.token
+    RETURNING job.{Job.id} AS id, job.{Job.status} AS status
 ), attempt AS (
-    INSERT INTO {attempt} (job_id, number, started_at, duration_ms, status_code, error, outcome, counted,
-                           answer)
+    INSERT INTO {Attempt} ({Attempt.job}, {Attempt.number}, {Attempt.started_at}, {Attempt.duration_ms},
+                           {Attempt.status_code}, {Attempt.error}, {Attempt.outcome}, {Attempt.counted},
+                           {Attempt.answer})
     SELECT input.id, input.number, input.started_at, input.duration_ms, input.status_code, input.error,
-           CASE WHEN finished.id IS NULL THEN 'stale' ELSE input.status END, input.counted, input.answer
+           CASE WHEN finished.id IS NULL THEN {STALE} ELSE input.status END, input.counted, input.answer
     FROM input LEFT JOIN finished ON finished.id = input.id
 ), counted AS (
-    INSERT INTO {counter} AS counter (queue, status, count)
-    SELECT %(queue)s, status, count(*) FROM finished WHERE status <> 'done' GROUP BY status
-    ON CONFLICT (queue, status) DO UPDATE SET count = counter.count + EXCLUDED.count
+    INSERT INTO {Counter} AS counter ({Counter.queue}, {Counter.status}, {Counter.count})
+    SELECT %(queue)s, status, count(*) FROM finished WHERE status <> {DONE} GROUP BY status
+    ON CONFLICT ({Counter.queue}, {Counter.status})
+    DO UPDATE SET {Counter.count} = counter.{Counter.count} + EXCLUDED.{Counter.count}
 )
 SELECT finished.id FROM finished, relaxed
-""".format(**TABLES)  # noqa: S608 (table names from the models, values as parameters)
+""")
 
 FINISH_COLUMNS = (
     "id",
@@ -120,24 +165,34 @@ FINISH_COLUMNS = (
     "answer",
 )
 
-ENQUEUE = """
+ENQUEUE = _sql("""
 WITH input AS (
     SELECT * FROM unnest(%(payload)s::jsonb[], %(key)s::text[])
         WITH ORDINALITY AS row (payload, key, position)
 ), inserted AS (
-    INSERT INTO {job} (queue, status, payload, idempotency_key, attempts, created_at,
-                       next_attempt_at, claim_token, last_error, trace_parent)
-    SELECT %(queue)s, 'pending', payload, key, 0, %(now)s, %(now)s, '', '', %(trace)s
+    INSERT INTO {Job} ({Job.queue}, {Job.status}, {Job.payload}, {Job.idempotency_key}, {Job.attempts},
+                       {Job.created_at}, {Job.next_attempt_at}, {Job.claim_token}, {Job.last_error},
+                       {Job.trace_parent})
+    SELECT %(queue)s, {PENDING}, payload, key, 0, %(now)s, %(now)s, '', '', %(trace)s
     FROM input ORDER BY position
-    ON CONFLICT (queue, idempotency_key) DO NOTHING
-    RETURNING id, idempotency_key
+    ON CONFLICT ({Job.queue}, {Job.idempotency_key}) DO NOTHING
+    RETURNING {Job.id} AS id, {Job.idempotency_key} AS idempotency_key
 ), counted AS (
-    INSERT INTO {counter} AS counter (queue, status, count)
-    SELECT %(queue)s, 'pending', count(*) FROM inserted HAVING count(*) > 0
-    ON CONFLICT (queue, status) DO UPDATE SET count = counter.count + EXCLUDED.count
+    INSERT INTO {Counter} AS counter ({Counter.queue}, {Counter.status}, {Counter.count})
+    SELECT %(queue)s, {PENDING}, count(*) FROM inserted HAVING count(*) > 0
+    ON CONFLICT ({Counter.queue}, {Counter.status})
+    DO UPDATE SET {Counter.count} = counter.{Counter.count} + EXCLUDED.{Counter.count}
 )
 SELECT id, idempotency_key FROM inserted
-""".format(**TABLES)  # noqa: S608 (table names from the models, values as parameters)
+""")
+
+STATEMENTS = {
+    "LOCK_STATE": LOCK_STATE,
+    "COUNT_ACTIVE": COUNT_ACTIVE,
+    "CLAIM_DUE": CLAIM_DUE,
+    "FINISH_BATCH": FINISH_BATCH,
+    "ENQUEUE": ENQUEUE,
+}
 
 
 def _rows(sql: str, params: dict) -> list[tuple]:
@@ -159,7 +214,7 @@ def lock_state(queue: str) -> UpstreamState | None:
     rows = _rows(LOCK_STATE, {"queue": queue})
     if not rows:
         return None
-    state = UpstreamState.from_db(connection.alias, STATE_COLUMNS, rows[0])
+    state = UpstreamState.from_db(connection.alias, STATE_FIELDS, rows[0])
     state.active = _rows(COUNT_ACTIVE, {"queue": queue})[0][0]
     return state
 

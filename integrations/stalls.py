@@ -51,7 +51,7 @@ def current_stalls(now: datetime | None = None) -> list[Stall]:
 
 
 def _celery_alive() -> bool:
-    return any(worker.kind == "celery" for worker in heartbeat.alive())
+    return bool(heartbeat.alive("celery"))
 
 
 def _no_worker() -> str:

@@ -47,18 +47,55 @@ class AuditEvent(models.Model):
         return f"{self.actor} {self.action} {self.target}".strip()
 
 
-class TelemetryProcess(models.Model):
-    """A process running telemetry, and when its last export succeeded: the silence detector's
-    evidence, shared by every process (each exports on its own)."""
+class Process(models.Model):
+    """One running mrdj process (host:pid): which role it plays, whether it consumes jobs and
+    when it was last seen doing so (the stall detector's and the dashboard's evidence), and
+    when its telemetry last exported (the silence detector's). mrdj.processes reads and
+    writes it."""
 
-    name = models.CharField("process", max_length=200, unique=True, help_text="host:pid")
-    role = models.CharField("role", max_length=16, help_text="web, worker or beat")
-    started_at = models.DateTimeField("telemetry started at")
+    class Role(models.TextChoices):
+        WEB = "web", "web"
+        WORKER = "worker", "Celery worker"
+        BEAT = "beat", "Celery beat"
+
+    class Consumes(models.TextChoices):
+        NOTHING = "", "nothing"
+        CELERY = "celery", "Celery tasks"
+        IN_PROCESS = "in-process", "in-process"
+
+    name = models.CharField(
+        "process",
+        max_length=200,
+        unique=True,
+        help_text="host:pid (a Celery pool process beats under its worker's pid).",
+    )
+    role = models.CharField("role", max_length=16, choices=Role.choices)
+    consumes = models.CharField(
+        "consumes jobs",
+        max_length=16,
+        choices=Consumes.choices,
+        blank=True,
+        default=Consumes.NOTHING,
+        help_text="As a Celery worker, as a web process's in-process worker, or not at all.",
+    )
+    seen_at = models.DateTimeField(
+        "last seen",
+        help_text="A job consumer's heartbeat, every few seconds; for others, when it registered.",
+    )
+    started_at = models.DateTimeField(
+        "telemetry started at",
+        null=True,
+        blank=True,
+        help_text="When it started exporting telemetry (empty if it does not): silence counts "
+        "from here until its first export.",
+    )
     last_export_at = models.DateTimeField("last successful export", null=True, blank=True)
 
     class Meta:
-        ordering = ["-last_export_at"]
-        verbose_name = "telemetry process"
+        ordering = ["-seen_at"]
+        indexes = [models.Index(fields=["seen_at"], name="process_seen")]  # alive(), prune()
+        verbose_name = "process"
+        verbose_name_plural = "processes"
 
     def __str__(self) -> str:
         return f"{self.role} {self.name}"

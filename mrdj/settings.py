@@ -207,6 +207,10 @@ INSTALLED_APPS = [
     "dashboard",
 ]
 MIDDLEWARE = [
+    # A server span per request from opentelemetry-instrumentation-django, first so that it
+    # covers all the rest; one attribute check per request while telemetry is off
+    # (mrdj/telemetry/server_spans.py, docs/telemetry.md).
+    "mrdj.telemetry.server_spans.ServerSpanMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -174,8 +174,8 @@ declare(
         "ALERT_EVALUATE_INTERVAL_MS",
         MS,
         "5000",
-        "Beat's evaluation tick (whole seconds): deadlines, Jira, failed deliveries; web processes "
-        "also evaluate the figures on this interval, so a dead worker pages without any intake.",
+        "Beat's tick (whole seconds): deadlines, incidents, Jira, failed deliveries; the one alert "
+        "evaluator also evaluates the figures on this interval, so a dead worker pages without any intake.",
         WEBHOOKS,
         minimum=100,
         restart="beat",
@@ -184,7 +184,7 @@ declare(
         "HEARTBEAT_INTERVAL_MS",
         MS,
         "60000",
-        "How often mrdj pings HEARTBEAT_URL (beat; the web process while the queue runs in-process): "
+        "How often mrdj pings HEARTBEAT_URL (beat; the alert evaluator while the queue runs in-process): "
         "the period to set on the monitor.",
         WEBHOOKS,
         minimum=1000,

@@ -9,6 +9,6 @@ django.setup(set_prefix=False)
 from mrdj import telemetry  # noqa: E402 (needs the apps loaded)
 from mrdj.signals import web_process_started  # noqa: E402
 
-telemetry.bootstrap("web")  # before the handler loads the middleware: Django's spans need their own
+telemetry.bootstrap("web")  # configures the server-span middleware listed in settings.MIDDLEWARE
 application = WSGIHandler()
 web_process_started.send(sender=None)

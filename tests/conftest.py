@@ -88,9 +88,9 @@ def _fresh_broker_state():
     """A broker failure seen by one test must not hold back the next one."""
     from integrations import handoff
 
-    handoff._broker_down_until = 0.0
+    handoff.broker_link.reset()
     yield
-    handoff._broker_down_until = 0.0
+    handoff.broker_link.reset()
 
 
 @pytest.fixture
@@ -135,7 +135,7 @@ def database_url() -> str:
 
 
 @contextlib.contextmanager
-def gunicorn(managed_env, log_path: Path, **env: str):
+def gunicorn(managed_env, log_path: Path, workers: int = 1, **env: str):
     """`make run`'s server (gunicorn, mrdj.wsgi) on a free loopback port; stopped by its process group."""
     import signal
 
@@ -151,7 +151,8 @@ def gunicorn(managed_env, log_path: Path, **env: str):
     environment.pop("QUEUE_REDIS_ENABLED", None)
     with open(log_path, "wb") as log:
         server = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "mrdj.wsgi", "--bind", f"127.0.0.1:{port}", "--threads", "4"],
+            [sys.executable, "-m", "gunicorn", "mrdj.wsgi", "--bind", f"127.0.0.1:{port}", "--threads", "4"]
+            + ["--workers", str(workers)],
             cwd=ROOT,
             env=environment,
             stdout=log,

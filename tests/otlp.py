@@ -29,6 +29,8 @@ class Span:
     start_ns: int
     attributes: dict[str, Any]
     resource: dict[str, Any]
+    scope: str = ""  # the instrumentation scope: which library or mrdj module made it
+    links: tuple[str, ...] = ()  # the trace ids it links to
 
 
 def spans(receiver) -> list[Span]:
@@ -49,6 +51,8 @@ def spans(receiver) -> list[Span]:
                             span.start_time_unix_nano,
                             attributes(span.attributes),
                             resource,
+                            scope.scope.name,
+                            tuple(link.trace_id.hex() for link in span.links),
                         )
                     )
     return found

@@ -9,6 +9,7 @@ import pytest
 from django.utils import timezone
 
 from alerting import content
+from alerting.content import NotificationContent
 from alerting.models import Alert
 from alerting.transports import TRANSPORTS
 
@@ -18,11 +19,11 @@ TEAMS_LIMIT = 28 * 1024  # Teams refuses messages of about 28 KB
 
 def test_a_teams_card_with_huge_texts_stays_under_the_teams_limit():
     huge = "x" * 10_000
-    message = {
-        "type": "alert", "alert_id": 1, "severity": "critical", "title": huge, "message": huge,
-        "facts": [[f"fact {n} {huge}", huge] for n in range(20)], "runbook": huge, "escalation": huge,
-        "dashboard_url": "https://ops.misterdj.example/dashboard/",
-    }  # fmt: skip
+    message = NotificationContent(
+        type="alert", alert_id=1, severity="critical", title=huge, message=huge,
+        facts=[(f"fact {n} {huge}", huge) for n in range(20)], runbook=huge, escalation=huge,
+        dashboard_url="https://ops.misterdj.example/dashboard/",
+    )  # fmt: skip
     body = json.dumps(TRANSPORTS["teams"](2, 2).body(message, "")).encode()
     assert len(body) < TEAMS_LIMIT, len(body)  # 212 KB before the texts were clipped
 
@@ -46,5 +47,5 @@ def test_the_dr_message_names_each_queue_once():
 
     dr = content.for_dr("two queues critical", alerts)
 
-    assert dr["backlog"].count("rentguy:") == 1 and dr["backlog"].count("sevensa:") == 1
-    assert dr["retry_age"].count("rentguy:") == 1 and dr["retry_age"].count("sevensa:") == 1
+    assert dr.backlog.count("rentguy:") == 1 and dr.backlog.count("sevensa:") == 1
+    assert dr.retry_age.count("rentguy:") == 1 and dr.retry_age.count("sevensa:") == 1

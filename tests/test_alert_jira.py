@@ -28,7 +28,7 @@ def creates(fake: FakeJira) -> list:
 
 def test_a_critical_alert_opens_one_issue_at_once(fake_jira):
     put_jobs("rentguy", Status.PENDING, 4)
-    lifecycle.evaluate()
+    lifecycle.tick()
     alert = wait_until(lambda: Alert.objects.exclude(jira_key="").first())
     assert alert.jira_key == "OPS-1"
     fields = fake_jira.issues["OPS-1"]
@@ -45,7 +45,7 @@ def test_a_critical_alert_opens_one_issue_at_once(fake_jira):
     expected = base64.b64encode(b"ops-bot@misterdj.example:jira-api-token").decode()
     assert request.headers["Authorization"] == f"Basic {expected}"
     for later in (MINUTE, 2 * MINUTE):  # later evaluations and notifications open nothing more
-        lifecycle.evaluate(timezone.now() + later)
+        lifecycle.tick(timezone.now() + later)
     sender.shutdown()
     assert len(creates(fake_jira)) == 1
 
@@ -53,11 +53,11 @@ def test_a_critical_alert_opens_one_issue_at_once(fake_jira):
 def test_a_warning_opens_an_issue_only_when_still_firing_after_the_delay(fake_jira):
     put_jobs("rentguy", Status.PENDING, 2)
     t0 = timezone.now()
-    lifecycle.evaluate(t0)
-    lifecycle.evaluate(t0 + 14 * MINUTE)
+    lifecycle.tick(t0)
+    lifecycle.tick(t0 + 14 * MINUTE)
     sender.shutdown()
     assert creates(fake_jira) == []
-    lifecycle.evaluate(t0 + 15 * MINUTE)
+    lifecycle.tick(t0 + 15 * MINUTE)
     assert wait_until(lambda: Alert.objects.exclude(jira_key="").first()).jira_key == "OPS-1"
 
 
@@ -66,11 +66,11 @@ def test_jira_timing_out_after_creating_still_leaves_one_issue(fake_jira, manage
     fake_jira.slow_create = 1.0
     put_jobs("rentguy", Status.PENDING, 4)
     t0 = timezone.now()
-    lifecycle.evaluate(t0)
+    lifecycle.tick(t0)
     sender.shutdown()
     alert = Alert.objects.get()
     assert alert.jira_key == "" and "timed out" in alert.jira_error
-    lifecycle.evaluate(t0 + MINUTE)  # the retry looks the label up before creating
+    lifecycle.tick(t0 + MINUTE)  # the retry looks the label up before creating
     sender.shutdown()
     alert.refresh_from_db()
     assert alert.jira_key == "OPS-1" and alert.jira_error == ""
@@ -81,15 +81,15 @@ def test_jira_down_is_retried_until_it_answers(fake_jira):
     fake_jira.down = True
     put_jobs("rentguy", Status.PENDING, 4)
     t0 = timezone.now()
-    lifecycle.evaluate(t0)
+    lifecycle.tick(t0)
     sender.shutdown()
     alert = Alert.objects.get()
     assert "answered 503" in alert.jira_error and alert.jira_key == ""
-    lifecycle.evaluate(t0 + timedelta(seconds=10))  # before ALERT_JIRA_RETRY_MS: left alone
+    lifecycle.tick(t0 + timedelta(seconds=10))  # before ALERT_JIRA_RETRY_MS: left alone
     sender.shutdown()
     assert len(fake_jira.receiver.received) == 1
     fake_jira.down = False
-    lifecycle.evaluate(t0 + MINUTE)
+    lifecycle.tick(t0 + MINUTE)
     sender.shutdown()
     alert.refresh_from_db()
     assert alert.jira_key == "OPS-1" and alert.jira_error == ""
@@ -99,18 +99,18 @@ def test_resolution_comments_on_the_issue_and_transitions_it(fake_jira, managed_
     managed_env.update({"ALERT_RESOLVE_QUIET_MS": "60000", "ALERT_JIRA_RESOLVE_TRANSITION": "done"})
     put_jobs("rentguy", Status.PENDING, 4)
     t0 = timezone.now()
-    lifecycle.evaluate(t0)
+    lifecycle.tick(t0)
     wait_until(lambda: Alert.objects.exclude(jira_key="").exists())
     Job.objects.update(status=Status.DONE)
     recount()
-    lifecycle.evaluate(t0 + MINUTE)
-    lifecycle.evaluate(t0 + 2 * MINUTE)
+    lifecycle.tick(t0 + MINUTE)
+    lifecycle.tick(t0 + 2 * MINUTE)
     alert = wait_until(lambda: Alert.objects.filter(jira_resolved_at__isnull=False).first())
     assert alert.state == Alert.State.RESOLVED
     (comment,) = fake_jira.comments["OPS-1"]
     assert comment.startswith("Resolved by mrdj") and "Record the root cause" in comment
     assert fake_jira.transitions == [("OPS-1", "31")]
-    lifecycle.evaluate(t0 + 3 * MINUTE)
+    lifecycle.tick(t0 + 3 * MINUTE)
     sender.shutdown()
     assert len(fake_jira.comments["OPS-1"]) == 1
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 from django.core import checks
@@ -30,7 +31,7 @@ def fired(webhooks, managed_env):
     """A critical backlog alert on rentguy, delivered to all four lifecycle."""
     managed_env.update({"ALERT_QUEUE_WARNING_BACKLOG": "1", "ALERT_QUEUE_CRITICAL_BACKLOG": "2"})
     put_jobs("rentguy", Status.PENDING, 2)
-    lifecycle.evaluate()
+    lifecycle.tick()
     sender.shutdown()
     return {
         service: webhooks.to(f"/{service}")[0].json() for service in ("slack", "discord", "teams", "json")
@@ -106,7 +107,7 @@ def test_slack_gets_blocks_with_a_text_fallback_and_the_default_channel(fired):
 
 
 def test_slack_text_is_escaped_for_mrkdwn():
-    body = TRANSPORTS["slack"](1, 1).body({**content.for_smoke(), "message": "a <b> & c"}, "")
+    body = TRANSPORTS["slack"](1, 1).body(replace(content.for_smoke(), message="a <b> & c"), "")
     assert body["blocks"][1]["text"]["text"] == "a &lt;b&gt; &amp; c"
 
 
@@ -121,13 +122,13 @@ def test_discord_gets_content_and_one_embed_without_mentions(fired):
 
 
 def test_discord_stays_within_its_length_limits_whatever_the_content():
-    huge = {
-        **content.for_smoke(),
-        "title": "t" * 5000,
-        "message": "m" * 9000,
-        "runbook": "r" * 9000,
-        "facts": [[f"name{n}" * 50, "v" * 5000] for n in range(30)],
-    }
+    huge = replace(
+        content.for_smoke(),
+        title="t" * 5000,
+        message="m" * 9000,
+        runbook="r" * 9000,
+        facts=[(f"name{n}" * 50, "v" * 5000) for n in range(30)],
+    )
     body = TRANSPORTS["discord"](1, 1).body(huge, "")
     (embed,) = body["embeds"]
     assert len(body["content"]) <= 2000
@@ -170,7 +171,7 @@ def test_deliveries_are_recorded_without_the_secret_in_the_url(webhooks, managed
     with Receiver() as other:
         managed_env.set("ALERT_WEBHOOK_URLS", f"json+{other.url}/{SECRET_PATH}")
         put_jobs("rentguy", Status.DEAD, 1)
-        lifecycle.evaluate()
+        lifecycle.tick()
         other.wait_for(1)
         sender.shutdown()
     delivery = Delivery.objects.get()
@@ -186,7 +187,7 @@ def test_a_failed_delivery_is_retried_with_backoff_until_it_goes_through(webhook
     counted = REGISTRY.get_sample_value("mrdj_alert_send_failures_total", failures) or 0
     webhooks.script(Answer(500, body=b"busy"), Answer(503, body=b"busy"))
     put_jobs("rentguy", Status.DEAD, 1)
-    lifecycle.evaluate()
+    lifecycle.tick()
     delivery = wait_until(lambda: Delivery.objects.filter(status=Delivery.Status.RETRY).first())
     assert delivery.error.startswith("json answered 500") and delivery.attempts == 1
     assert (delivery.next_attempt_at - timezone.now()).total_seconds() < 1  # 1 ms base in tests
@@ -205,7 +206,7 @@ def test_a_permanent_refusal_is_not_retried(webhooks, managed_env):
     managed_env.set("ALERT_WEBHOOK_URLS", f"slack+{webhooks.url}/slack")
     webhooks.script(Answer(404, body=b"no_service"))
     put_jobs("rentguy", Status.DEAD, 1)
-    lifecycle.evaluate()
+    lifecycle.tick()
     sender.shutdown()
     delivery = Delivery.objects.get()
     assert delivery.status == Delivery.Status.FAILED
@@ -227,7 +228,7 @@ def test_a_hanging_webhook_does_not_delay_the_others(webhooks, managed_env):
             }
         )
         put_jobs("rentguy", Status.DEAD, 1)
-        lifecycle.evaluate()
+        lifecycle.tick()
         hanging.wait_for(1)
         wait_until(lambda: Delivery.objects.filter(status=Delivery.Status.SENT).count() == 4)
         # All four went through while the first still hangs.
@@ -268,7 +269,7 @@ def test_send_test_alert_without_urls_says_so(webhooks, managed_env):
 
 def test_a_dead_letter_alert_names_its_kind_in_every_service(webhooks):
     put_jobs("sevensa", Status.DEAD, 2)
-    lifecycle.evaluate()
+    lifecycle.tick()
     sender.shutdown()
     assert Alert.objects.get().kind == Kind.DEAD_LETTER
     expected = "Job moved to dead-letter queue: 2 jobs, 2 in dead-letter now"

@@ -7,6 +7,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.utils import timezone
 
+from alerting import alert_actions
 from alerting.models import Alert, Silence
 from integrations.models import Job, Status
 from mrdj.models import AuditEvent
@@ -273,7 +274,6 @@ def test_readiness_page_and_command_agree(managed_env, capsys):
 def test_open_incidents_and_silences_come_in_pages_and_the_banner_shows_the_count_and_the_newest(managed_env):
     from datetime import timedelta
 
-    from alerting import lifecycle as alerting_services
     from incidents import incident_actions as incident_services
 
     user = staff("add_incident")
@@ -284,7 +284,7 @@ def test_open_incidents_and_silences_come_in_pages_and_the_banner_shows_the_coun
         for n in range(45)
     ]
     for n in range(25):
-        alerting_services.create_silence("rentguy", timezone.now() + timedelta(hours=1 + n), f"s{n}", user)
+        alert_actions.create_silence("rentguy", timezone.now() + timedelta(hours=1 + n), f"s{n}", user)
     client = Client()
     client.force_login(user)
 

@@ -17,10 +17,10 @@ from alerting import tasks as alert_tasks
 from alerting.evaluator import Evaluator
 from integrations import heartbeat
 from integrations import tasks as queue_tasks
-from integrations.models import WorkerHeartbeat
 from mrdj import pulses
 from mrdj.celery import app
 from mrdj.declarations import variable
+from mrdj.models import Process
 from tests.processes import wait_until
 from tests.receivers import Receiver
 
@@ -75,7 +75,8 @@ def test_a_stale_evaluation_sends_the_failure_ping_naming_it(monitor):
     t0 = timezone.now()
     all_ran(t0)
     later = t0 + 10 * MINUTE
-    WorkerHeartbeat.objects.create(name="web-1:42", kind="in-process", seen_at=later)  # the worker is fine
+    # The worker is fine.
+    Process.objects.create(name="web-1:42", role="web", consumes="in-process", seen_at=later)
     sent = deadman.ping(later)
     assert sent.report.healthy is False and sent.status == 200
     [request] = monitor.wait_for(1)
@@ -115,7 +116,7 @@ def test_a_fresh_process_waits_for_a_first_run_before_it_calls_it_missing(monito
 def test_an_evaluation_records_its_run(hooks, monkeypatch):
     monkeypatch.setattr(pulses, "_written", {})
     assert pulses.last(pulses.EVALUATION) is None
-    alerting.evaluate()
+    alerting.tick()
     assert pulses.last(pulses.EVALUATION) is not None
 
 

@@ -183,7 +183,7 @@ def test_an_open_circuit_raises_one_alert_with_the_cause_and_resolves_when_it_cl
         operations.enqueue(RENTGUY, {"n": n})
     run_engine(threads=1)
 
-    alerting.evaluate()
+    alerting.tick()
     alert = Alert.objects.get(kind=Kind.CIRCUIT_OPEN, state=Alert.State.FIRING)
     assert (alert.queue, alert.severity) == ("rentguy", "critical")
     slack = wait_until(lambda: [r.json() for r in hooks.to("/slack") if "circuit" in str(r.json())])
@@ -194,8 +194,8 @@ def test_an_open_circuit_raises_one_alert_with_the_cause_and_resolves_when_it_cl
     upstream.default = Answer(200)
     operations.flush(RENTGUY, actor="test")
     run_engine()
-    alerting.evaluate()  # clear from now on...
-    alerting.evaluate(timezone.now() + timedelta(hours=1))  # ...and past ALERT_RESOLVE_QUIET_MS
+    alerting.tick()  # clear from now on...
+    alerting.tick(timezone.now() + timedelta(hours=1))  # ...and past ALERT_RESOLVE_QUIET_MS
     alert.refresh_from_db()
     assert alert.state == Alert.State.RESOLVED
 

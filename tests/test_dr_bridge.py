@@ -43,7 +43,7 @@ def slack(hooks, managed_env):
 
 
 def activate_dr(now) -> Incident:
-    alerting.evaluate(now, conditions=DR_CONDITIONS)
+    alerting.tick(now, conditions=DR_CONDITIONS)
     return Incident.objects.get(dr_activated_at__isnull=False)
 
 
@@ -87,7 +87,7 @@ def test_the_dr_plan_activating_starts_the_workflow_once_with_the_incident_varia
     assert bridge.created_at == t0 and bridge.response_code == 200 and bridge.requested_by == "mrdj"
 
     # Later evaluations, and the plan activating again for the same incident, send nothing more.
-    alerting.evaluate(t0 + MINUTE, conditions=DR_CONDITIONS)
+    alerting.tick(t0 + MINUTE, conditions=DR_CONDITIONS)
     dr_bridge.on_dr_activated(incident, t0 + 2 * MINUTE)
     sender.shutdown()
     assert len(slack.received) == 1
@@ -118,7 +118,7 @@ def test_a_failed_try_is_tried_again_and_the_timeline_shows_each_result(slack):
     assert failed == [(failed[0][0], "", 'answered 500: {"ok": false, "error": "internal_error"}')]
     assert "next try" in failed[0][0]
 
-    alerting.evaluate(t0 + MINUTE, conditions=DR_CONDITIONS)  # finds the try due
+    alerting.tick(t0 + MINUTE, conditions=DR_CONDITIONS)  # finds the try due
     bridge = tried(incident, 2)
     assert bridge.created_at == t0 + MINUTE and bridge.error == ""
     first, second = slack.wait_for(2)
@@ -132,7 +132,7 @@ def test_an_answer_retrying_cannot_fix_is_not_tried_again(slack):
     incident = activate_dr(t0)
     bridge = tried(incident, 1)
     assert bridge.next_attempt_at is None and bridge.error == "answered 404: no_such_trigger"
-    alerting.evaluate(t0 + MINUTE, conditions=DR_CONDITIONS)
+    alerting.tick(t0 + MINUTE, conditions=DR_CONDITIONS)
     sender.shutdown()
     assert len(slack.received) == 1
     assert any("given up: Create DR Bridge sends it again" in event[0] for event in texts(incident))

@@ -18,7 +18,7 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.cog.plugins import register_default_plugins
 from grafana_foundation_sdk.models.dashboard import Dashboard
 
-from alerting import grafana_annotations, lifecycle, sender
+from alerting import alert_actions, grafana_annotations, lifecycle, sender
 from alerting.grafana_annotations import epoch_ms, outbox
 from alerting.models import Alert, DrActivation
 from integrations import operations as queue_services
@@ -96,7 +96,7 @@ def test_it_marks_an_alert_firing_escalating_and_resolving_as_one_region(grafana
     managed_env.set("ALERT_RESOLVE_QUIET_MS", "1000")
     put_jobs("rentguy", Status.PENDING, 2)
     t0 = timezone.now()
-    assert [n.event for n in lifecycle.evaluate(t0)] == ["firing"]
+    assert [n.event for n in lifecycle.tick(t0)] == ["firing"]
     ((method, path, firing),) = sent(grafana, 1)
     assert (method, path) == ("POST", "/api/annotations")
     assert grafana.received[0].headers["Authorization"] == f"Bearer {TOKEN}"
@@ -108,7 +108,7 @@ def test_it_marks_an_alert_firing_escalating_and_resolving_as_one_region(grafana
     assert alert.grafana_annotation_id == 1
 
     put_jobs("rentguy", Status.PENDING, 2)
-    assert [n.event for n in lifecycle.evaluate(t0 + 5 * SECOND)] == ["escalated"]
+    assert [n.event for n in lifecycle.tick(t0 + 5 * SECOND)] == ["escalated"]
     method, path, escalated = sent(grafana, 2)[1]
     assert (method, path, escalated["time"]) == ("POST", "/api/annotations", epoch_ms(t0 + 5 * SECOND))
     assert escalated["tags"] == ["mrdj", "rentguy", "critical", "escalated"]
@@ -118,8 +118,8 @@ def test_it_marks_an_alert_firing_escalating_and_resolving_as_one_region(grafana
 
     Job.objects.filter(queue="rentguy").update(status=Status.DONE)
     queue_services.recount()
-    lifecycle.evaluate(t0 + 6 * SECOND)
-    assert [n.event for n in lifecycle.evaluate(t0 + 8 * SECOND)] == ["resolved"]
+    lifecycle.tick(t0 + 6 * SECOND)
+    assert [n.event for n in lifecycle.tick(t0 + 8 * SECOND)] == ["resolved"]
     method, path, closed = sent(grafana, 3)[2]
     assert (method, path, closed) == ("PATCH", "/api/annotations/1", {"timeEnd": epoch_ms(t0 + 8 * SECOND)})
     assert grafana.received[2].headers["Authorization"] == f"Bearer {TOKEN}"
@@ -128,8 +128,8 @@ def test_it_marks_an_alert_firing_escalating_and_resolving_as_one_region(grafana
 def test_an_unacknowledged_alert_is_marked_when_it_escalates_to_the_next_role(grafana):
     put_jobs("sevensa", Status.PENDING, 4)
     t0 = timezone.now()
-    lifecycle.evaluate(t0)
-    assert [n.event for n in lifecycle.evaluate(t0 + 3 * timedelta(minutes=1))] == ["unacknowledged"]
+    lifecycle.tick(t0)
+    assert [n.event for n in lifecycle.tick(t0 + 3 * timedelta(minutes=1))] == ["unacknowledged"]
     _, _, escalation = sent(grafana, 2)[1]
     assert escalation["tags"] == ["mrdj", "sevensa", "critical", "unacknowledged"]
     assert "escalating to @ic-oncall" in escalation["text"]
@@ -143,7 +143,7 @@ def test_a_region_is_posted_whole_when_the_firing_annotation_never_arrived(
     put_jobs("rentguy", Status.PENDING, 2)
     t0 = timezone.now()
     with caplog.at_level(logging.WARNING, logger="alerting.grafana_annotations"):
-        lifecycle.evaluate(t0)
+        lifecycle.tick(t0)
         assert len(sent(grafana, 3)) == 3  # three tries, no more
     assert Alert.objects.get().grafana_annotation_id is None
     (failure,) = [r.getMessage() for r in caplog.records if "Grafana" in r.getMessage()]
@@ -151,8 +151,8 @@ def test_a_region_is_posted_whole_when_the_firing_annotation_never_arrived(
 
     Job.objects.filter(queue="rentguy").update(status=Status.DONE)
     queue_services.recount()
-    lifecycle.evaluate(t0 + SECOND)
-    lifecycle.evaluate(t0 + 3 * SECOND)
+    lifecycle.tick(t0 + SECOND)
+    lifecycle.tick(t0 + 3 * SECOND)
     method, path, region = sent(grafana, 4)[3]
     assert (method, path) == ("POST", "/api/annotations")
     assert (region["time"], region["timeEnd"]) == (epoch_ms(t0), epoch_ms(t0 + 3 * SECOND))
@@ -164,7 +164,7 @@ def test_a_dr_activation_is_marked_on_every_queue_it_names(grafana):
     put_jobs("rentguy", Status.PENDING, 4)
     put_jobs("sevensa", Status.PENDING, 4)
     t0 = timezone.now()
-    assert sorted(n.event for n in lifecycle.evaluate(t0)) == ["dr", "firing", "firing"]
+    assert sorted(n.event for n in lifecycle.tick(t0)) == ["dr", "firing", "firing"]
     (dr,) = [body for _, _, body in sent(grafana, 3) if "dr" in body["tags"]]
     assert dr["tags"] == ["mrdj", "rentguy", "sevensa", "critical", "dr"]
     assert dr["time"] == epoch_ms(t0)
@@ -223,7 +223,7 @@ def test_a_configuration_change_names_the_variables_never_their_values(grafana):
 
 def test_other_audit_records_are_not_marked(grafana):
     silence_end = timezone.now() + timedelta(hours=1)
-    lifecycle.create_silence("rentguy", silence_end, "upstream maintenance", "cli:ops")
+    alert_actions.create_silence("rentguy", silence_end, "upstream maintenance", "cli:ops")
     assert outbox.wait(10)
     assert grafana.received == []
 
@@ -241,7 +241,7 @@ def test_a_grafana_that_hangs_holds_up_neither_alerts_nor_operators(hooks, manag
         put_jobs("rentguy", Status.PENDING, 2)
         with caplog.at_level(logging.WARNING, logger="alerting.grafana_annotations"):
             started = time.monotonic()
-            lifecycle.evaluate()
+            lifecycle.tick()
             queue_services.flush(QUEUES["rentguy"], "cli:ops")
             assert time.monotonic() - started < 1.5
             for service in ("/slack", "/discord", "/teams", "/json"):
@@ -272,11 +272,11 @@ def test_with_grafana_down_the_alert_lifecycle_completes(
     put_jobs("rentguy", Status.PENDING, 2)
     t0 = timezone.now()
     with caplog.at_level(logging.WARNING, logger="alerting.grafana_annotations"):
-        assert [n.event for n in lifecycle.evaluate(t0)] == ["firing"]
+        assert [n.event for n in lifecycle.tick(t0)] == ["firing"]
         Job.objects.filter(queue="rentguy").update(status=Status.DONE)
         queue_services.recount()
-        lifecycle.evaluate(t0 + SECOND)
-        assert [n.event for n in lifecycle.evaluate(t0 + 3 * SECOND)] == ["resolved"]
+        lifecycle.tick(t0 + SECOND)
+        assert [n.event for n in lifecycle.tick(t0 + 3 * SECOND)] == ["resolved"]
         sender.shutdown()
         assert outbox.wait(30)
     assert [r.json()["type"] for r in hooks.to("/json")] == ["alert", "resolved"]
@@ -291,7 +291,7 @@ def test_nothing_is_queued_without_grafana_url(hooks, managed_env, monkeypatch):
     managed_env.set("GRAFANA_API_TOKEN", TOKEN)  # a token alone sends nothing
     put_jobs("rentguy", Status.PENDING, 4)
     put_jobs("sevensa", Status.DEAD, 1)
-    lifecycle.evaluate()
+    lifecycle.tick()
     queue_services.replay(QUEUES["sevensa"], "cli:ops")
     flags.set_flag("FLAG_SEVENSA_INTEGRATION", "off", "cli:ops")
     assert queued == []

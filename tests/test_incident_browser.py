@@ -32,7 +32,7 @@ def test_an_incident_walked_from_critical_alert_to_resolved(browser_page, webhoo
         }
     )
     put_jobs("rentguy", Status.PENDING, 4)
-    alerting.evaluate(timezone.now() - timedelta(minutes=12))  # critical for 12 minutes, no commander
+    alerting.tick(timezone.now() - timedelta(minutes=12))  # critical for 12 minutes, no commander
     incident = Incident.objects.get()
     alert = incident.alerts.get()
     page = browser_page.page
@@ -70,8 +70,8 @@ def test_an_incident_walked_from_critical_alert_to_resolved(browser_page, webhoo
     browser_page.screenshot("3-commander-and-update")
 
     clear_queue("rentguy")  # the key is renewed: the jobs go through
-    alerting.evaluate()
-    alerting.evaluate(timezone.now() + timedelta(seconds=1))  # clear for the quiet period
+    alerting.tick()
+    alerting.tick(timezone.now() + timedelta(seconds=1))  # clear for the quiet period
     browser_page.goto(f"/dashboard/incidents/{incident.pk}/")
     assert page.locator("[data-state]").inner_text() == "mitigated"
     page.fill("textarea[name=root_cause]", "The RentGuy API key expired.")

@@ -11,6 +11,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from alerting import alert_actions
 from alerting import lifecycle as alerting
 from alerting.models import Alert
 from incidents import dossier, incident_actions, timeline
@@ -33,12 +34,12 @@ def test_a_scripted_incident_from_critical_alert_to_dossier(fake_jira, webhooks,
 
     # The RentGuy queue goes critical: jobs pile up waiting to retry.
     put_jobs("rentguy", Status.RETRY, 4)
-    alerting.evaluate(t0)
+    alerting.tick(t0)
     incident = Incident.objects.get()
     alert = incident.alerts.get()
     wait_until(lambda: Alert.objects.get(pk=alert.pk).jira_key == "OPS-1", message="the Jira issue")
 
-    alerting.acknowledge(alert, alice, now=t0 + MINUTE)
+    alert_actions.acknowledge(alert, alice, now=t0 + MINUTE)
     incident_actions.claim_role(incident, Role.Name.COMMANDER, bob, now=t0 + 3 * MINUTE)
     incident_actions.add_note(
         incident, "RentGuy answers 401: checking the API key", alice, now=t0 + 4 * MINUTE
@@ -52,8 +53,8 @@ def test_a_scripted_incident_from_critical_alert_to_dossier(fake_jira, webhooks,
     response = client.post("/dashboard/queues/rentguy/flush", {"csrfmiddlewaretoken": token})
     assert response.status_code == 302
     clear_queue("rentguy")
-    alerting.evaluate(real + MINUTE)
-    alerting.evaluate(real + 11 * MINUTE)  # clear for the quiet period: resolved, Jira told
+    alerting.tick(real + MINUTE)
+    alerting.tick(real + 11 * MINUTE)  # clear for the quiet period: resolved, Jira told
     wait_until(lambda: Alert.objects.get(pk=alert.pk).jira_resolved_at, message="Jira told of the resolution")
     incident.refresh_from_db()
     assert incident.state == "mitigated"
@@ -61,7 +62,7 @@ def test_a_scripted_incident_from_critical_alert_to_dossier(fake_jira, webhooks,
     incident_actions.set_root_cause(
         incident, "The RentGuy API key expired; renewal was not on the calendar.", bob, now=real + 12 * MINUTE
     )
-    alerting.evaluate(real + 13 * MINUTE)  # the incident asks Jira, and posts the root cause
+    alerting.tick(real + 13 * MINUTE)  # the incident asks Jira, and posts the root cause
     wait_until(
         lambda: incident.tickets.filter(done=True).exclude(root_cause_posted="").exists(), message="ticket"
     )

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def incident(hooks) -> Incident:
     put_jobs("rentguy", Status.PENDING, 4)
-    alerting.evaluate(timezone.now())
+    alerting.tick(timezone.now())
     return Incident.objects.get()
 
 

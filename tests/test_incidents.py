@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from alerting import alert_actions
 from alerting import lifecycle as alerting
 from alerting.evaluation import Condition
 from alerting.models import Alert, Kind, Notification, Severity
@@ -37,18 +38,18 @@ def only_incident() -> Incident:
 
 def critical_on(queue: str, now) -> Incident:
     put_jobs(queue, Status.PENDING, 4)
-    alerting.evaluate(now)
+    alerting.tick(now)
     return Incident.objects.get(alerts__queue=queue, alerts__state="firing")
 
 
 def test_a_critical_alert_opens_one_incident(hooks):
     t0 = timezone.now()
     put_jobs("rentguy", Status.PENDING, 2)
-    alerting.evaluate(t0)
+    alerting.tick(t0)
     assert Incident.objects.count() == 0  # a warning alone is no incident
     put_jobs("rentguy", Status.PENDING, 2)
-    alerting.evaluate(t0 + MINUTE)
-    alerting.evaluate(t0 + 2 * MINUTE)
+    alerting.tick(t0 + MINUTE)
+    alerting.tick(t0 + 2 * MINUTE)
     incident = only_incident()
     alert = Alert.objects.get(kind=Kind.BACKLOG)
     assert incident.severity == "critical" and incident.state == "open"
@@ -66,7 +67,7 @@ def test_later_alerts_on_its_queues_join_it_and_other_queues_do_not(hooks):
     incident = critical_on("rentguy", t0)
     put_jobs("rentguy", Status.DEAD, 1)
     put_jobs("sevensa", Status.PENDING, 2)  # a warning on another queue
-    alerting.evaluate(t0 + MINUTE)
+    alerting.tick(t0 + MINUTE)
     dead = Alert.objects.get(kind=Kind.DEAD_LETTER)
     sevensa = Alert.objects.get(queue="sevensa")
     assert set(incident.alerts.all()) == {Alert.objects.get(kind=Kind.BACKLOG, queue="rentguy"), dead}
@@ -80,10 +81,10 @@ def test_an_alert_about_every_queue_joins_the_open_incident_without_widening_it(
     incident = critical_on("rentguy", t0)
     silent = Condition("", Kind.TELEMETRY_SILENT, Severity.WARNING, {"figures": {}})
     backlog = Condition("rentguy", Kind.BACKLOG, Severity.CRITICAL, {"figures": {"backlog": 4}})
-    alerting.evaluate(t0 + MINUTE, conditions=[backlog, silent])
+    alerting.tick(t0 + MINUTE, conditions=[backlog, silent])
     assert incident.alerts.filter(kind=Kind.TELEMETRY_SILENT).exists()
     sevensa = Condition("sevensa", Kind.BACKLOG, Severity.CRITICAL, {"figures": {"backlog": 4}})
-    alerting.evaluate(t0 + 2 * MINUTE, conditions=[backlog, silent, sevensa])
+    alerting.tick(t0 + 2 * MINUTE, conditions=[backlog, silent, sevensa])
     incident.refresh_from_db()
     assert incident.queues == ["rentguy"]
     assert Incident.objects.get(alerts__queue="sevensa").pk != incident.pk  # its own incident
@@ -96,7 +97,7 @@ def test_an_alert_never_joins_a_resolved_incident(hooks):
     late = Alert.objects.create(queue="rentguy", kind=Kind.DEAD_LETTER, severity="warning", started_at=t0)
     assert tracking.join(incident, late, t0) is False  # resolved between matching and joining
     critical = Condition("rentguy", Kind.RETRY_AGE, Severity.CRITICAL, {"figures": {}})
-    alerting.evaluate(t0 + MINUTE, conditions=[critical])
+    alerting.tick(t0 + MINUTE, conditions=[critical])
     assert Incident.objects.exclude(pk=incident.pk).get().alerts.get().kind == Kind.RETRY_AGE
 
 
@@ -106,7 +107,7 @@ def test_the_dr_trigger_opens_an_incident_when_none_is_open(hooks):
         Condition("rentguy", Kind.BACKLOG, Severity.WARNING, {"figures": {"backlog": 2}}),
         Condition("", Kind.TELEMETRY_SILENT, Severity.WARNING, {"figures": {}}),
     ]
-    alerting.evaluate(t0, conditions=conditions)  # telemetry blind while an alert fires
+    alerting.tick(t0, conditions=conditions)  # telemetry blind while an alert fires
     incident = only_incident()
     assert incident.severity == "critical"
     assert incident.dr_activated_at == t0
@@ -119,8 +120,8 @@ def test_the_dr_trigger_opens_an_incident_when_none_is_open(hooks):
 def test_the_dr_trigger_marks_the_open_incident_it_concerns(hooks):
     t0 = timezone.now()
     incident = critical_on("rentguy", t0)
-    alerting.evaluate(t0 + 10 * MINUTE)  # critical for ALERT_DR_AFTER_MS
-    alerting.evaluate(t0 + 11 * MINUTE)
+    alerting.tick(t0 + 10 * MINUTE)  # critical for ALERT_DR_AFTER_MS
+    alerting.tick(t0 + 11 * MINUTE)
     incident.refresh_from_db()
     assert Incident.objects.count() == 1
     assert incident.dr_activated_at == t0 + 10 * MINUTE
@@ -130,7 +131,7 @@ def test_the_dr_trigger_marks_the_open_incident_it_concerns(hooks):
 def test_evaluators_racing_open_one_incident_for_two_alerts_on_a_queue(hooks):
     t0 = timezone.now()
     figures = {"figures": {"backlog": 4, "retry_age_ms": 900_000}}
-    alerting.evaluate(
+    alerting.tick(
         t0,
         conditions=[
             Condition("rentguy", Kind.BACKLOG, Severity.CRITICAL, figures),
@@ -167,17 +168,17 @@ def test_linking_waits_for_the_process_holding_the_lease_and_takes_over_when_it_
     t0 = timezone.now()
     Lease.objects.create(name="link", held_until=timezone.now() + timedelta(seconds=30))  # another process
     critical_alert = Condition("rentguy", Kind.BACKLOG, Severity.CRITICAL, {"figures": {"backlog": 4}})
-    alerting.evaluate(t0, conditions=[critical_alert])
+    alerting.tick(t0, conditions=[critical_alert])
     assert Incident.objects.count() == 0  # left to the holder
     Lease.objects.update(held_until=timezone.now() - timedelta(seconds=1))  # the holder died
-    alerting.evaluate(t0 + MINUTE, conditions=[critical_alert])
+    alerting.tick(t0 + MINUTE, conditions=[critical_alert])
     assert only_incident().alerts.count() == 1
     assert Lease.objects.get().held_until is None  # released after linking
 
 
 def test_a_warning_no_incident_takes_does_not_take_the_lease_on_every_evaluation(hooks):
     put_jobs("rentguy", Status.PENDING, 2)
-    alerting.evaluate(timezone.now())
+    alerting.tick(timezone.now())
     assert Alert.objects.filter(state="firing", incident_link__isnull=True).count() == 1
     assert not Lease.objects.exists()  # nothing could have taken it: no write per evaluation
 
@@ -186,7 +187,7 @@ def test_the_first_acknowledgement_makes_its_author_first_responder(hooks):
     t0 = timezone.now()
     incident = critical_on("rentguy", t0)
     alice = staff("acknowledge_alert")
-    alerting.acknowledge(incident.alerts.get(), alice, now=t0 + MINUTE)
+    alert_actions.acknowledge(incident.alerts.get(), alice, now=t0 + MINUTE)
     role = incident.roles.get(name=Role.Name.FIRST_RESPONDER)
     assert (role.holder, role.user, role.since) == (alice.username, alice, t0 + MINUTE)
 
@@ -194,21 +195,21 @@ def test_the_first_acknowledgement_makes_its_author_first_responder(hooks):
 def test_no_incident_commander_after_ten_minutes_sends_a_reminder_until_one_is_claimed(hooks):
     t0 = timezone.now()
     incident = critical_on("rentguy", t0)
-    alerting.evaluate(t0 + 9 * MINUTE)
+    alerting.tick(t0 + 9 * MINUTE)
     assert reminders() == []
-    alerting.evaluate(t0 + 10 * MINUTE)
+    alerting.tick(t0 + 10 * MINUTE)
     [reminder] = reminders()
     assert reminder.severity == "critical"
     assert "No Incident Commander 10 min after going critical" in reminder.message
     assert reminder.content["dashboard_url"].endswith(f"/dashboard/incidents/{incident.pk}/")
     received = wait_until(lambda: [r.json() for r in hooks.to("/json") if r.json()["type"] == "reminder"])
     assert received[0]["runbook"].startswith("@ic-oncall: claim the Incident Commander role")
-    alerting.evaluate(t0 + 15 * MINUTE)
+    alerting.tick(t0 + 15 * MINUTE)
     assert len(reminders()) == 1  # once per interval
-    alerting.evaluate(t0 + 20 * MINUTE)
+    alerting.tick(t0 + 20 * MINUTE)
     assert len(reminders()) == 2  # still nobody: again
     incident_actions.claim_role(incident, Role.Name.COMMANDER, staff("change_incident"), now=t0 + 21 * MINUTE)
-    alerting.evaluate(t0 + 40 * MINUTE)
+    alerting.tick(t0 + 40 * MINUTE)
     asked = [r for r in reminders() if "No Incident Commander" in r.message]
     assert len(asked) == 2
     assert (
@@ -221,23 +222,23 @@ def test_a_dr_incident_needs_a_status_update_every_fifteen_minutes(hooks, manage
     t0 = timezone.now()
     incident = critical_on("rentguy", t0)
     incident_actions.claim_role(incident, Role.Name.COMMANDER, staff("change_incident"), now=t0 + MINUTE)
-    alerting.evaluate(t0 + 10 * MINUTE)  # DR trigger
+    alerting.tick(t0 + 10 * MINUTE)  # DR trigger
     dr = t0 + 10 * MINUTE
     comms = staff("change_incident")
     incident_actions.add_note(
         incident, "RentGuy is slow; retries are holding", comms, now=dr + 5 * MINUTE, update=True
     )
-    alerting.evaluate(dr + 19 * MINUTE)
+    alerting.tick(dr + 19 * MINUTE)
     assert [r.content["type"] for r in reminders()] == ["update"]  # the update itself went out
-    alerting.evaluate(dr + 20 * MINUTE)  # 15 minutes after the last update
+    alerting.tick(dr + 20 * MINUTE)  # 15 minutes after the last update
     assert [r.content["type"] for r in reminders()] == ["update", "reminder"]
     assert "No status update for 15 min during the DR incident" in reminders()[-1].message
     assert "Communications Lead (@comms-duty)" in reminders()[-1].content["runbook"]
     incident_actions.claim_role(incident, Role.Name.COMMUNICATIONS, comms, now=dr + 21 * MINUTE)
     incident_actions.add_note(incident, "Upstream fixed; draining", comms, now=dr + 22 * MINUTE, update=True)
-    alerting.evaluate(dr + 36 * MINUTE)
+    alerting.tick(dr + 36 * MINUTE)
     assert len(reminders()) == 3  # the second update, no reminder
-    alerting.evaluate(dr + 37 * MINUTE)
+    alerting.tick(dr + 37 * MINUTE)
     assert reminders()[-1].content["type"] == "reminder"
     assert reminders()[-1].content["runbook"].startswith(f"{comms.username}: post a status update")
 
@@ -246,10 +247,10 @@ def test_the_product_owner_is_prompted_once_customer_impact_passes_thirty_minute
     t0 = timezone.now()
     incident = critical_on("rentguy", t0)
     incident_actions.claim_role(incident, Role.Name.COMMANDER, staff("change_incident"), now=t0 + MINUTE)
-    alerting.evaluate(t0 + 29 * MINUTE)
+    alerting.tick(t0 + 29 * MINUTE)
     assert not [r for r in reminders() if "Product Owner" in r.content["runbook"]]
-    alerting.evaluate(t0 + 30 * MINUTE)
-    alerting.evaluate(t0 + 60 * MINUTE)
+    alerting.tick(t0 + 30 * MINUTE)
+    alerting.tick(t0 + 60 * MINUTE)
     prompts = [r for r in reminders() if "Customer impact has lasted" in r.message]
     assert len(prompts) == 1
     assert "@po-duty" in prompts[0].content["runbook"]
@@ -262,7 +263,7 @@ def test_a_filled_product_owner_role_is_not_prompted(hooks):
     incident_actions.claim_role(
         incident, Role.Name.PRODUCT_OWNER, staff("change_incident"), now=t0 + 2 * MINUTE
     )
-    alerting.evaluate(t0 + 45 * MINUTE)
+    alerting.tick(t0 + 45 * MINUTE)
     assert reminders() == []
 
 
@@ -271,7 +272,7 @@ def test_reminders_go_to_the_critical_route_whatever_the_incident_severity(hooks
     t0 = timezone.now()
     user = staff("add_incident")
     incident_actions.open_incident("Customers see old prices", "warning", ["sevensa"], user, now=t0)
-    alerting.evaluate(t0 + 30 * MINUTE)
+    alerting.tick(t0 + 30 * MINUTE)
     [prompt] = reminders()
     assert prompt.severity == "critical"
     assert prompt.deliveries.filter(channel="#dr-war-room").exists()
@@ -287,7 +288,7 @@ def test_timings_come_from_their_variables(hooks, managed_env):
     managed_env.update({"INCIDENT_COMMANDER_DEADLINE_MS": "60000"})
     t0 = timezone.now()
     critical_on("rentguy", t0)
-    alerting.evaluate(t0 + MINUTE)
+    alerting.tick(t0 + MINUTE)
     assert "No Incident Commander 1 min after going critical" in reminders()[0].message
 
 
@@ -295,19 +296,19 @@ def test_an_incident_is_mitigated_when_its_alerts_resolve_and_open_again_when_on
     t0 = timezone.now()
     incident = critical_on("rentguy", t0)
     clear_queue("rentguy")
-    alerting.evaluate(t0 + MINUTE)
-    alerting.evaluate(t0 + 11 * MINUTE)  # clear for the quiet period: resolved
+    alerting.tick(t0 + MINUTE)
+    alerting.tick(t0 + 11 * MINUTE)  # clear for the quiet period: resolved
     incident.refresh_from_db()
     assert (incident.state, incident.mitigated_at) == ("mitigated", t0 + 11 * MINUTE)
     put_jobs("rentguy", Status.PENDING, 2)
-    alerting.evaluate(t0 + 12 * MINUTE)  # a warning joins: no page, the incident stays mitigated
-    alerting.evaluate(t0 + 14 * MINUTE)
+    alerting.tick(t0 + 12 * MINUTE)  # a warning joins: no page, the incident stays mitigated
+    alerting.tick(t0 + 14 * MINUTE)
     incident.refresh_from_db()
     assert incident.state == "mitigated" and incident.alerts.count() == 2
     assert incident.entries.filter(text__startswith="Stays mitigated: a warning does not reopen it").exists()
     assert reminders() == []  # no Incident Commander reminder to the war room for a warning
     put_jobs("rentguy", Status.PENDING, 2)
-    alerting.evaluate(t0 + 15 * MINUTE)  # the warning goes critical: open again
+    alerting.tick(t0 + 15 * MINUTE)  # the warning goes critical: open again
     incident.refresh_from_db()
     assert incident.state == "open" and incident.alerts.count() == 2
     assert Incident.objects.count() == 1
@@ -325,8 +326,8 @@ def test_the_normalised_item_holds_once_no_alert_event_came_for_the_quiet_period
     alert = incident.alerts.get()
     assert normalised(t0 + MINUTE) == (False, f"alert {alert.pk} still firing")
     clear_queue("rentguy")
-    alerting.evaluate(t0 + MINUTE)
-    alerting.evaluate(t0 + 11 * MINUTE)  # resolved
+    alerting.tick(t0 + MINUTE)
+    alerting.tick(t0 + 11 * MINUTE)  # resolved
     assert normalised(t0 + 11 * MINUTE) == (False, "last alert event 11 min ago; holds after 30 min")
     assert normalised(t0 + 30 * MINUTE)[0] is True
 
@@ -340,7 +341,7 @@ def test_an_incident_opened_by_hand_is_not_normalised_while_an_alert_of_its_queu
     """The on-call report: opened by hand while a warning on its queue fired, not joined yet."""
     t0 = timezone.now()
     put_jobs("rentguy", Status.PENDING, 2)
-    alerting.evaluate(t0)  # a warning: no incident takes it, so it stays unlinked
+    alerting.tick(t0)  # a warning: no incident takes it, so it stays unlinked
     alert = Alert.objects.get(queue="rentguy", state="firing")
     assert not alert.incidents.exists()
     incident = incident_actions.open_incident(
@@ -350,7 +351,7 @@ def test_an_incident_opened_by_hand_is_not_normalised_while_an_alert_of_its_queu
         False,
         f"alert {alert.pk} (backlog on rentguy, not in this incident) still firing",
     )
-    alerting.evaluate(t0 + MINUTE + timedelta(seconds=1))  # it joins
+    alerting.tick(t0 + MINUTE + timedelta(seconds=1))  # it joins
     assert list(incident.alerts.all()) == [alert]
     assert normalised_item(incident, t0 + 2 * MINUTE) == (False, f"alert {alert.pk} still firing")
 
@@ -421,10 +422,10 @@ def test_the_jira_item_holds_once_every_ticket_is_resolved_with_the_root_cause_o
         return state.done, state.detail
 
     clear_queue("rentguy")
-    alerting.evaluate(t0 + MINUTE)
-    alerting.evaluate(t0 + 11 * MINUTE)  # resolved: Jira is told, and transitions the issue
+    alerting.tick(t0 + MINUTE)
+    alerting.tick(t0 + 11 * MINUTE)  # resolved: Jira is told, and transitions the issue
     wait_until(lambda: Alert.objects.get(pk=alert.pk).jira_resolved_at, message="Jira told of the resolution")
-    alerting.evaluate(t0 + 12 * MINUTE)  # the incident asks Jira about its ticket
+    alerting.tick(t0 + 12 * MINUTE)  # the incident asks Jira about its ticket
     wait_until(
         lambda: incident.tickets.get().checked_at and incident.tickets.get().done, message="ticket checked"
     )
@@ -433,7 +434,7 @@ def test_the_jira_item_holds_once_every_ticket_is_resolved_with_the_root_cause_o
         incident, "RentGuy rotated its API key", staff("change_incident"), now=t0 + 13 * MINUTE
     )
     assert tickets_item()[0] is False  # not on the ticket yet
-    alerting.evaluate(t0 + 14 * MINUTE)
+    alerting.tick(t0 + 14 * MINUTE)
     wait_until(
         lambda: fake_jira.comments.get("OPS-1", [])[-1:] and "rotated" in fake_jira.comments["OPS-1"][-1]
     )
@@ -476,8 +477,8 @@ def test_resolve_is_refused_naming_what_is_missing_then_accepted(hooks, managed_
         "step 6: Post-mortem date set (to be ticked by a person)",
     ]
     clear_queue("rentguy")
-    alerting.evaluate(t0 + 3 * MINUTE)
-    alerting.evaluate(t0 + 13 * MINUTE)
+    alerting.tick(t0 + 3 * MINUTE)
+    alerting.tick(t0 + 13 * MINUTE)
     incident_actions.set_root_cause(incident, "a RentGuy outage", commander, now=t0 + 14 * MINUTE)
     for item in ("logs", "timeline", "status_page"):
         incident_actions.tick(incident, item, commander, now=t0 + 15 * MINUTE)
@@ -573,11 +574,11 @@ def test_an_incident_opened_by_hand_joins_alerts_on_its_queues(hooks):
         "RentGuy slow for customers", "warning", ["rentguy"], user, now=t0
     )
     put_jobs("rentguy", Status.PENDING, 2)
-    alerting.evaluate(t0 + MINUTE)
+    alerting.tick(t0 + MINUTE)
     assert incident.alerts.count() == 1
     assert AuditEvent.objects.get(action="incident.open").target == incident.reference
     put_jobs("rentguy", Status.PENDING, 2)
-    alerting.evaluate(t0 + 2 * MINUTE)  # the alert goes critical: so does the incident
+    alerting.tick(t0 + 2 * MINUTE)  # the alert goes critical: so does the incident
     incident.refresh_from_db()
     assert (incident.severity, incident.critical_at) == ("critical", t0 + 2 * MINUTE)
     assert Incident.objects.count() == 1
@@ -592,7 +593,7 @@ def test_deadlines_stop_once_the_incident_is_mitigated(hooks):
         "product_owner",
     ]
     incident_actions.mitigate(incident, user, now=t0 + MINUTE)
-    alerting.evaluate(t0 + 60 * MINUTE)
+    alerting.tick(t0 + 60 * MINUTE)
     assert reminders() == []
 
 
@@ -616,12 +617,12 @@ def test_the_dossier_reports_each_alert_at_its_worst_and_other_queues_actions_ap
         pk__in=list(Job.objects.filter(queue="rentguy").values_list("pk", flat=True))[:2]
     ).update(status=Status.DONE)
     queue_services.recount()
-    alerting.evaluate(t0 + MINUTE)  # 2 waiting: down to warning
+    alerting.tick(t0 + MINUTE)  # 2 waiting: down to warning
     queue_services.flush(QUEUES["rentguy"], "cli:on-call")
     queue_services.flush(QUEUES["sevensa"], "cli:someone-else")
     clear_queue("rentguy")
-    alerting.evaluate(t0 + 2 * MINUTE)
-    alerting.evaluate(t0 + 13 * MINUTE)  # resolved
+    alerting.tick(t0 + 2 * MINUTE)
+    alerting.tick(t0 + 13 * MINUTE)  # resolved
 
     markdown = dossier.as_markdown(dossier.as_data(incident))
 

@@ -8,6 +8,7 @@ import urllib.request
 import pytest
 
 from mrdj import telemetry
+from mrdj.telemetry import otel_settings
 from tests import otlp, test_telemetry
 from tests.conftest import TOKENS, gunicorn, wait_until
 
@@ -22,7 +23,12 @@ def get(url: str) -> int:
 
 
 def server_spans(receiver, path: str) -> list[otlp.Span]:
-    return [s for s in otlp.spans(receiver) if s.kind == "SERVER" and s.attributes.get("url.path") == path]
+    """Server spans of a path, under either name of the attribute (OTEL_SEMCONV_STABILITY_OPT_IN)."""
+    return [
+        s
+        for s in otlp.spans(receiver)
+        if s.kind == "SERVER" and path in (s.attributes.get("url.path"), s.attributes.get("http.target"))
+    ]
 
 
 def test_it_samples_nothing_under_always_off_while_metrics_still_export(collector, managed_env, tmp_path):
@@ -49,9 +55,35 @@ def test_it_makes_no_span_for_an_excluded_url(collector, managed_env, tmp_path, 
         assert get(web + "/metrics/queues") == 200
         wait_until(lambda: server_spans(collector, "/metrics/queues"), timeout=30, message="no span arrived")
     found = otlp.spans(collector)
-    assert [s.name for s in found if s.kind == "SERVER"] == ["GET /metrics/queues"]
+    assert [s.name for s in found if s.kind == "SERVER"] == ["GET metrics/queues"]
     # Nor a trace of their own for their queries: /healthz's `SELECT 1` made no span.
     assert [s for s in found if s.attributes.get("db.statement") == "SELECT 1"] == []
+
+
+@pytest.mark.parametrize("opt_in", [None, "http/dup", "default"])
+def test_the_server_span_comes_from_the_django_instrumentation_named_after_the_route(
+    collector, managed_env, tmp_path, opt_in
+):
+    env = {"OTEL_PYTHON_DJANGO_TRACED_REQUEST_ATTRS": "path_info"}
+    if opt_in is not None:
+        env["OTEL_SEMCONV_STABILITY_OPT_IN"] = opt_in
+    with gunicorn(managed_env, tmp_path / "web.log", **env) as web:
+        assert get(web + "/metrics/queues") == 200
+        [span] = wait_until(lambda: server_spans(collector, "/metrics/queues"), timeout=30)
+    assert span.scope == "opentelemetry.instrumentation.django"
+    assert span.name == "GET metrics/queues"
+    assert span.attributes["http.route"] == "metrics/queues"
+    assert span.attributes["path_info"] == "/metrics/queues"  # OTEL_PYTHON_DJANGO_TRACED_REQUEST_ATTRS
+    stable = span.attributes.get("http.request.method"), span.attributes.get("http.response.status_code")
+    old = span.attributes.get("http.method"), span.attributes.get("http.status_code")
+    if opt_in is None:  # mrdj's default: the stable names only
+        assert (stable, old) == (("GET", 200), (None, None))
+    elif opt_in == "http/dup":  # both
+        assert (stable, old) == (("GET", 200), ("GET", 200))
+    else:  # a value naming neither http nor http/dup: the old names
+        assert (stable, old) == ((None, None), ("GET", 200))
+    # One server span per request: the instrumentor's own entry was not left in MIDDLEWARE.
+    assert len([s for s in otlp.spans(collector) if s.kind == "SERVER"]) == 1
 
 
 def test_otel_resource_attributes_win_over_mrdjs_defaults(collector, managed_env, tmp_path):
@@ -113,47 +145,52 @@ def test_it_takes_the_sampler_from_otel_traces_sampler(
 ):
     monkeypatch.setenv("OTEL_TRACES_SAMPLER", sampler)
     monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", argument)
-    assert telemetry._sampler().get_description().startswith(description)
+    assert otel_settings.sampler().get_description().startswith(description)
 
 
 def test_otel_traces_sampler_wins_over_the_sample_percent(monkeypatch, managed_env):
     managed_env.set("OTEL_TRACES_SAMPLE_PERCENT", "10")
     monkeypatch.delenv("OTEL_TRACES_SAMPLER", raising=False)
-    assert "TraceIdRatioBased{0.1}" in telemetry._sampler().get_description()
+    assert "TraceIdRatioBased{0.1}" in otel_settings.sampler().get_description()
     monkeypatch.setenv("OTEL_TRACES_SAMPLER", "always_on")
-    assert telemetry._sampler().get_description() == "AlwaysOnSampler"
+    assert otel_settings.sampler().get_description() == "AlwaysOnSampler"
 
 
 def test_the_service_name_follows_the_specifications_precedence(monkeypatch, managed_env):
     monkeypatch.delenv("OTEL_SERVICE_NAME", raising=False)
     monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "service.name=from-attributes")
-    assert telemetry._resource("web").attributes["service.name"] == "from-attributes"
+    assert otel_settings.resource("web").attributes["service.name"] == "from-attributes"
     monkeypatch.setenv("OTEL_SERVICE_NAME", "from-variable")
-    assert telemetry._resource("web").attributes["service.name"] == "from-variable"
+    assert otel_settings.resource("web").attributes["service.name"] == "from-variable"
     monkeypatch.delenv("OTEL_SERVICE_NAME")
     monkeypatch.delenv("OTEL_RESOURCE_ATTRIBUTES")
-    assert telemetry._resource("web").attributes["service.name"] == telemetry.SERVICE_NAME
+    assert otel_settings.resource("web").attributes["service.name"] == telemetry.SERVICE_NAME
 
 
 def test_either_name_of_the_environment_attribute_fills_the_other(monkeypatch, managed_env):
     monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment.name=acceptance")
-    attributes = telemetry._resource("worker").attributes
+    attributes = otel_settings.resource("worker").attributes
     assert attributes["deployment.environment"] == attributes["deployment.environment.name"] == "acceptance"
 
 
 def test_the_standard_timings_fill_in_for_mrdjs_unset_ones(monkeypatch, managed_env):
     monkeypatch.delenv("OTEL_BSP_SCHEDULE_DELAY_MS", raising=False)
     monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "250")
-    assert telemetry.own_or_standard("OTEL_BSP_SCHEDULE_DELAY_MS", "OTEL_BSP_SCHEDULE_DELAY") == 250
+    assert otel_settings.own_or_standard("OTEL_BSP_SCHEDULE_DELAY_MS", "OTEL_BSP_SCHEDULE_DELAY") == 250
     managed_env.set("OTEL_BSP_SCHEDULE_DELAY_MS", "700")  # mrdj's own, set: documented to win
-    assert telemetry.own_or_standard("OTEL_BSP_SCHEDULE_DELAY_MS", "OTEL_BSP_SCHEDULE_DELAY") == 700
+    assert otel_settings.own_or_standard("OTEL_BSP_SCHEDULE_DELAY_MS", "OTEL_BSP_SCHEDULE_DELAY") == 700
     monkeypatch.delenv("OTEL_METRIC_EXPORT_INTERVAL_MS", raising=False)
     monkeypatch.setenv("OTEL_METRIC_EXPORT_INTERVAL", "soon")
-    assert telemetry.own_or_standard("OTEL_METRIC_EXPORT_INTERVAL_MS", "OTEL_METRIC_EXPORT_INTERVAL") == 10000
+    assert (
+        otel_settings.own_or_standard("OTEL_METRIC_EXPORT_INTERVAL_MS", "OTEL_METRIC_EXPORT_INTERVAL")
+        == 10000
+    )
 
 
 def test_signal_headers_replace_the_generic_ones(monkeypatch):
     monkeypatch.delenv("OTEL_EXPORTER_OTLP_TRACES_HEADERS", raising=False)
-    assert telemetry.signal_headers("TRACES", {"authorization": "Bearer a"}) == {"authorization": "Bearer a"}
+    assert otel_settings.signal_headers("TRACES", {"authorization": "Bearer a"}) == {
+        "authorization": "Bearer a"
+    }
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "authorization=Bearer%20b")
-    assert telemetry.signal_headers("TRACES", {"authorization": "Bearer a"}) == {}
+    assert otel_settings.signal_headers("TRACES", {"authorization": "Bearer a"}) == {}

@@ -14,7 +14,7 @@ from django.core import checks
 from django.test import Client
 from django.utils import timezone
 
-from alerting import lifecycle, sender, targets
+from alerting import alert_actions, lifecycle, sender, targets
 from alerting.models import Alert, Delivery, Notification
 from incidents import timeline
 from incidents.models import Incident
@@ -134,7 +134,7 @@ def test_a_broken_pagerduty_entry_is_refused_without_echoing_it(managed_env, key
 def test_one_alert_is_one_pagerduty_alert_triggered_acknowledged_and_resolved(pagerduty, webhooks):
     put_jobs("rentguy", Status.PENDING, 2)
     t0 = timezone.now()
-    lifecycle.evaluate(t0)
+    lifecycle.tick(t0)
     alert = Alert.objects.get()
     (trigger,) = events_sent(pagerduty, 1)
     request = pagerduty.received[0]
@@ -157,7 +157,7 @@ def test_one_alert_is_one_pagerduty_alert_triggered_acknowledged_and_resolved(pa
     assert trigger["links"] == [{"href": "https://ops.misterdj.example/dashboard/", "text": "mrdj dashboard"}]
     assert trigger["client_url"] == "https://ops.misterdj.example/dashboard/" and trigger["client"]
 
-    assert lifecycle.acknowledge(alert, "token:ops", t0 + MINUTE)
+    assert alert_actions.acknowledge(alert, "token:ops", t0 + MINUTE)
     acknowledge = events_sent(pagerduty, 2)[1]
     assert acknowledge == {
         "routing_key": ROUTING_KEY,
@@ -166,8 +166,8 @@ def test_one_alert_is_one_pagerduty_alert_triggered_acknowledged_and_resolved(pa
     }
 
     clear_queue("rentguy")
-    lifecycle.evaluate(t0 + 2 * MINUTE)
-    assert [n.event for n in lifecycle.evaluate(t0 + 13 * MINUTE)] == ["resolved"]
+    lifecycle.tick(t0 + 2 * MINUTE)
+    assert [n.event for n in lifecycle.tick(t0 + 13 * MINUTE)] == ["resolved"]
     resolve = events_sent(pagerduty, 3)[2]
     assert resolve == {
         "routing_key": ROUTING_KEY,
@@ -187,7 +187,7 @@ def test_one_alert_is_one_pagerduty_alert_triggered_acknowledged_and_resolved(pa
 def test_a_warning_is_a_warning_in_pagerduty(pagerduty, managed_env):
     managed_env.set("ALERT_QUEUE_CRITICAL_BACKLOG", "5")
     put_jobs("sevensa", Status.PENDING, 1)
-    lifecycle.evaluate()
+    lifecycle.tick()
     (trigger,) = events_sent(pagerduty, 1)
     assert trigger["payload"]["severity"] == "warning"
     assert trigger["payload"]["component"] == "sevensa"
@@ -197,7 +197,7 @@ def test_a_warning_is_a_warning_in_pagerduty(pagerduty, managed_env):
 def test_busy_or_failing_pagerduty_is_tried_again_with_the_same_event(pagerduty, status):
     pagerduty.script(Answer(status, body=b'{"status": "throttled"}'), Answer(status))
     put_jobs("rentguy", Status.PENDING, 2)
-    lifecycle.evaluate()
+    lifecycle.tick()
     delivery = Delivery.objects.get(service="pagerduty")
     for _ in range(3):
         sender.shutdown()
@@ -217,7 +217,7 @@ def test_a_refused_event_is_not_retried_and_its_error_never_shows_the_key(pagerd
     pagerduty.script(Answer(400, body=json.dumps(refusal).encode()))
     put_jobs("rentguy", Status.PENDING, 2)
     with caplog.at_level(logging.WARNING):
-        lifecycle.evaluate()
+        lifecycle.tick()
         events_sent(pagerduty, 1)
     delivery = Delivery.objects.get(service="pagerduty")
     assert (delivery.status, delivery.attempts, delivery.response_code) == ("failed", 1, 400)
@@ -229,12 +229,12 @@ def test_a_refused_event_is_not_retried_and_its_error_never_shows_the_key(pagerd
 def test_a_silence_holds_back_the_page_but_not_the_resolve(pagerduty, webhooks):
     put_jobs("rentguy", Status.PENDING, 2)
     t0 = timezone.now()
-    lifecycle.evaluate(t0)
+    lifecycle.tick(t0)
     events_sent(pagerduty, 1)
-    lifecycle.create_silence("", t0 + timedelta(hours=1), "maintenance", "token:ops", t0 + MINUTE)
+    alert_actions.create_silence("", t0 + timedelta(hours=1), "maintenance", "token:ops", t0 + MINUTE)
     clear_queue("rentguy")
-    lifecycle.evaluate(t0 + 2 * MINUTE)
-    lifecycle.evaluate(t0 + 13 * MINUTE)
+    lifecycle.tick(t0 + 2 * MINUTE)
+    lifecycle.tick(t0 + 13 * MINUTE)
     assert [body["event_action"] for body in events_sent(pagerduty, 2)] == ["trigger", "resolve"]
     assert len(webhooks.to("/slack")) == 1  # the chat webhooks stay quiet under the silence
 
@@ -251,23 +251,23 @@ def test_a_pagerduty_route_for_critical_hears_the_resolution_after_a_drop_to_war
         )
         t0 = timezone.now()
         jobs = put_jobs("rentguy", Status.PENDING, 1)
-        lifecycle.evaluate(t0)
+        lifecycle.tick(t0)
         sender.shutdown()
         assert receiver.received == []  # a warning does not page
         put_jobs("rentguy", Status.PENDING, 1)
-        lifecycle.evaluate(t0 + MINUTE)
+        lifecycle.tick(t0 + MINUTE)
         Job.objects.filter(pk__in=jobs).update(status=Status.DONE)
         recount()
-        lifecycle.evaluate(t0 + 2 * MINUTE)  # back to warning, still firing
+        lifecycle.tick(t0 + 2 * MINUTE)  # back to warning, still firing
         assert Alert.objects.get().severity == "warning"
         clear_queue("rentguy")
-        lifecycle.evaluate(t0 + 3 * MINUTE)
-        lifecycle.evaluate(t0 + 14 * MINUTE)
+        lifecycle.tick(t0 + 3 * MINUTE)
+        lifecycle.tick(t0 + 14 * MINUTE)
         assert [body["event_action"] for body in events_sent(receiver, 2)] == ["trigger", "resolve"]
 
 
 def test_the_smoke_test_never_pages(pagerduty):
-    deliveries = lifecycle.send_test_alert("token:ops")
+    deliveries = alert_actions.send_test_alert("token:ops")
     assert {delivery.service for delivery in deliveries} == {"slack", "discord", "teams", "json"}
     sender.shutdown()
     assert pagerduty.received == []

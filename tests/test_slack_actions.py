@@ -185,7 +185,7 @@ def test_acknowledge_and_auto_resolve_at_once_never_reopen_the_alert(slack):
 
         def resolve(start=start):
             start.wait()
-            lifecycle.evaluate(conditions=[clear])  # the queue is fine again: the evaluation resolves it
+            lifecycle.tick(conditions=[clear])  # the queue is fine again: the evaluation resolves it
 
         resolver = threading.Thread(target=resolve)
         resolver.start()

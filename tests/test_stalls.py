@@ -40,7 +40,7 @@ def test_due_jobs_nothing_takes_are_a_stall_named_everywhere_until_tries_start(u
     assert stall.queue == "rentguy"
     assert "the in-process worker starts no try" in stall.reason
 
-    alerting.evaluate()
+    alerting.tick()
     alert = stalled_alert()
     assert (alert.queue, alert.severity) == ("rentguy", "critical")
     assert "in-process worker starts no try" in alert.payload["reason"]
@@ -58,8 +58,8 @@ def test_due_jobs_nothing_takes_are_a_stall_named_everywhere_until_tries_start(u
     assert stalls.current_stalls() == []
     assert Client().get("/healthz").json()["status"] == "ok"
     assert flow_check().ok
-    alerting.evaluate()
-    alerting.evaluate(timezone.now() + timedelta(hours=1))
+    alerting.tick()
+    alerting.tick(timezone.now() + timedelta(hours=1))
     alert.refresh_from_db()
     assert alert.state == Alert.State.RESOLVED
 
@@ -93,7 +93,7 @@ def test_no_celery_worker_at_all_stalls_every_queue(redis_url, managed_env):
 
     assert stall.queue == ""
     assert "no Celery worker seen consuming in the last 20 s" in stall.reason
-    alerting.evaluate()
+    alerting.tick()
     assert stalled_alert().queue == ""
     assert Client().get("/healthz").json()["degraded"][0].startswith("all queues: stalled")
 

@@ -298,7 +298,7 @@ def test_a_failed_try_is_tried_again_by_the_evaluation_and_later_updates_wait_th
     sender.shutdown()
     assert len(status_page.receiver.received) == 1  # the second waits for the first
 
-    alerting.evaluate(timezone.now() + timedelta(minutes=1), conditions=[])
+    alerting.tick(timezone.now() + timedelta(minutes=1), conditions=[])
     _, created, second = status_page.requests(3)
     assert (created.method, created.json()["incident"]["body"]) == ("POST", "First.")
     assert (second.method, second.json()["incident"]["body"]) == ("PATCH", "Second.")

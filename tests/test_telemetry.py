@@ -15,8 +15,7 @@ from django.utils import timezone
 from alerting import lifecycle as alerting
 from alerting.models import Alert, Kind
 from integrations.models import Status, UpstreamState
-from mrdj import telemetry
-from mrdj.models import TelemetryProcess
+from mrdj import processes, telemetry
 from tests import otlp
 from tests.conftest import TOKENS, gunicorn, service_missing, wait_until
 from tests.receivers import Answer, Receiver
@@ -105,6 +104,35 @@ def test_an_intake_request_and_its_delivery_on_a_worker_are_one_trace(
     assert OTEL_SECRET not in log
 
 
+def test_a_retried_jobs_tries_are_in_the_accepting_trace_and_background_work_starts_no_trace(
+    collector, managed_env, celery_workers, upstream, tmp_path
+):
+    managed_env.set("QUEUE_REDIS_ENABLED", "true")
+    upstream.script(Answer(503))  # the first try fails; the retry is delivered
+    celery_workers(beat=True)  # beat too: the reconciler every 0.5 s, the alert tick, the scheduler
+    with gunicorn(managed_env, tmp_path / "web.log") as web:
+        post_job(web, "rentguy", 1)
+        upstream.wait_for(2)
+
+        def two_tries():
+            found = otlp.spans(collector)
+            server = [s for s in found if s.kind == "SERVER" and "jobs" in s.name]
+            tries = [s for s in found if s.name == "integrations.deliver rentguy"]
+            return (server[0], tries) if server and len(tries) == 2 else None
+
+        server, tries = wait_until(two_tries, timeout=30, message="the two tries did not arrive")
+        time.sleep(3)  # a few seconds of beat, reconciler and switch watchers with no traffic
+    assert server.scope == "opentelemetry.instrumentation.django"
+    assert len({t.attributes["mrdj.job.attempt"] for t in tries}) == 2
+    for one_try in tries:
+        assert (one_try.trace_id, one_try.parent_span_id) == (server.trace_id, server.span_id)
+    # Every trace starts at a request, a task or a try: no query, Redis command or outgoing
+    # call of a loop makes a one-span trace of its own.
+    roots = [s for s in otlp.spans(collector) if not s.parent_span_id]
+    assert roots and {s.kind for s in roots} <= {"SERVER", "CONSUMER"}, {(s.kind, s.name) for s in roots}
+    assert [s.name for s in roots if "db.system" in s.attributes] == []
+
+
 def test_queue_gauges_carry_the_figures_of_metrics_queues(collector, managed_env, tmp_path):
     managed_env.set("FLAG_RENTGUY_INTEGRATION", "off")  # held: the figures stay put
     put_jobs("rentguy", Status.PENDING, 3)
@@ -164,11 +192,11 @@ def test_the_silence_alert_fires_when_the_collector_stops_answering_and_clears_w
 ):
     managed_env.update({"OTEL_SILENCE_ALERT_MS": "1500", "ALERT_RESOLVE_QUIET_MS": "0"})
     with gunicorn(managed_env, tmp_path / "web.log"):
-        wait_until(lambda: TelemetryProcess.objects.exclude(last_export_at=None).exists(), timeout=30)
+        wait_until(lambda: processes.last_export() is not None, timeout=30)
         collector.default = Answer(503, body=b"collector down")
 
         def silent_alert():
-            alerting.evaluate()
+            alerting.tick()
             return Alert.objects.filter(kind=Kind.TELEMETRY_SILENT, state=Alert.State.FIRING).first()
 
         alert = wait_until(silent_alert, timeout=30, interval=0.2, message="the silence alert did not fire")
@@ -176,7 +204,7 @@ def test_the_silence_alert_fires_when_the_collector_stops_answering_and_clears_w
         collector.default = Answer(200)
 
         def resolved():
-            alerting.evaluate()
+            alerting.tick()
             alert.refresh_from_db()
             return alert.state == Alert.State.RESOLVED
 

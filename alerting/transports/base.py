@@ -4,6 +4,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from alerting.content import NotificationContent
 from alerting.models import Notification
 from mrdj import http
 
@@ -50,13 +51,13 @@ class Transport:
         acknowledgements (for services that track an alert's state), and none under a silence."""
         return not silenced and event != Notification.Event.ACKNOWLEDGED
 
-    def body(self, content: dict[str, Any], channel: str) -> dict[str, Any]:
+    def body(self, content: NotificationContent, channel: str) -> dict[str, Any]:
         raise NotImplementedError
 
     def accepted(self, response: http.Response) -> bool:
         return 200 <= response.status < 300
 
-    def send(self, url: str, content: dict[str, Any], channel: str = "") -> Sent:
+    def send(self, url: str, content: NotificationContent, channel: str = "") -> Sent:
         started = time.monotonic()
         try:
             response = http.post_json(

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
+from alerting.content import NotificationContent
 from alerting.models import Notification
 from alerting.transports.base import Transport, clip
 
@@ -25,8 +26,8 @@ ACTIONS = {Event.ACKNOWLEDGED: "acknowledge", Event.RESOLVED: "resolve"}
 SEVERITIES = {"critical": "critical", "warning": "warning"}
 
 
-def dedup_key(content: dict[str, Any]) -> str:
-    return content.get("alert_label") or f"mrdj-alert-id-{content.get('alert_id')}"
+def dedup_key(content: NotificationContent) -> str:
+    return content.alert_label or f"mrdj-alert-id-{content.alert_id}"
 
 
 class PagerDuty(Transport):
@@ -40,8 +41,8 @@ class PagerDuty(Transport):
             return event in ACTIONS
         return event in TRIGGERS or event in ACTIONS
 
-    def body(self, content: dict[str, Any], channel: str) -> dict[str, Any]:
-        action = ACTIONS.get(content["event"], "trigger")
+    def body(self, content: NotificationContent, channel: str) -> dict[str, Any]:
+        action = ACTIONS.get(content.event, "trigger")
         body: dict[str, Any] = {
             "routing_key": self.secret,
             "event_action": action,
@@ -49,26 +50,26 @@ class PagerDuty(Transport):
         }
         if action != "trigger":
             return body
-        dashboard = content["dashboard_url"]
+        dashboard = content.dashboard_url
         details = {
-            "figures": content.get("figures", {}),
-            "thresholds": content.get("limits", {}),
-            "backlog": content["backlog"],
-            "retry_age": content["retry_age"],
-            "runbook": content["runbook"],
-            "escalation": content.get("escalation", ""),
-            "dead_letter_new": content.get("dead_letter_new", 0),
-            "alert_id": content.get("alert_id"),
-            "started_at": content.get("started_at"),
-            "event": content["event"],
+            "figures": content.figures,
+            "thresholds": content.limits,
+            "backlog": content.backlog,
+            "retry_age": content.retry_age,
+            "runbook": content.runbook,
+            "escalation": content.escalation,
+            "dead_letter_new": content.dead_letter_new,
+            "alert_id": content.alert_id,
+            "started_at": content.started_at,
+            "event": content.event,
         }
         body["payload"] = {
-            "summary": clip(content["title"], 1024),
+            "summary": clip(content.title, 1024),
             "source": urlsplit(dashboard).hostname or "mrdj",
-            "severity": SEVERITIES.get(content["severity"], "error"),
-            "component": content["queue"],
+            "severity": SEVERITIES.get(content.severity, "error"),
+            "component": content.queue,
             "group": "mrdj-queues",
-            "class": content["kind"],
+            "class": content.kind,
             "custom_details": details,
         }
         body["links"] = [{"href": dashboard, "text": "mrdj dashboard"}]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from alerting.content import NotificationContent
 from alerting.transports.base import Transport, clip
 from mrdj.config import get_config
 
@@ -26,33 +27,27 @@ def _section(text: str) -> dict[str, Any]:
 class Slack(Transport):
     service = "slack"
 
-    def body(self, content: dict[str, Any], channel: str) -> dict[str, Any]:
+    def body(self, content: NotificationContent, channel: str) -> dict[str, Any]:
         blocks: list[dict[str, Any]] = [
-            {"type": "header", "text": {"type": "plain_text", "text": clip(content["title"], 150)}},
-            _section(content["message"]),
+            {"type": "header", "text": {"type": "plain_text", "text": clip(content.title, 150)}},
+            _section(content.message),
         ]
-        if content.get("facts"):
+        if content.facts:
             fields = [
                 {"type": "mrkdwn", "text": clip(f"*{name}*\n{escape(value)}", 2000)}
-                for name, value in content["facts"][:10]
+                for name, value in content.facts[:10]
             ]
             blocks.append({"type": "section", "fields": fields})
-        for label in ("runbook", "escalation"):
-            if content.get(label):
-                blocks.append(_section(f"{label.capitalize()}: {content[label]}"))
+        blocks += [_section(f"{label}: {text}") for label, text in content.notes]
         buttons: list[dict[str, Any]] = []
-        if (
-            content.get("type") == "alert"
-            and content.get("alert_id")
-            and get_config().value("SLACK_SIGNING_SECRET")
-        ):
+        if content.type == "alert" and content.alert_id and get_config().value("SLACK_SIGNING_SECRET"):
             buttons.append(
                 {
                     "type": "button",
                     "action_id": ACK_ACTION,
                     "text": {"type": "plain_text", "text": "Acknowledge"},
                     "style": "primary",
-                    "value": str(content["alert_id"]),
+                    "value": str(content.alert_id),
                 }
             )
         buttons.append(
@@ -60,12 +55,12 @@ class Slack(Transport):
                 "type": "button",
                 "action_id": "mrdj_open_dashboard",
                 "text": {"type": "plain_text", "text": "Open in dashboard"},
-                "url": content["dashboard_url"],
+                "url": content.dashboard_url,
             }
         )
         blocks.append({"type": "actions", "elements": buttons})
         # The text is the notification and screen-reader fallback when blocks are present.
-        body: dict[str, Any] = {"text": clip(content["title"], 3000), "blocks": blocks}
+        body: dict[str, Any] = {"text": clip(content.title, 3000), "blocks": blocks}
         if channel:
             body["channel"] = channel
         return body

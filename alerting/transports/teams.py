@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from alerting.content import NotificationContent
 from alerting.transports.base import Transport, clip
 
 COLOURS = {"critical": "Attention", "warning": "Warning", "resolved": "Good"}
@@ -21,41 +22,34 @@ TITLE, TEXT, FACT_TITLE, FACT_VALUE, MAX_FACTS = 300, 4000, 100, 1000, 10
 class Teams(Transport):
     service = "teams"
 
-    def body(self, content: dict[str, Any], channel: str) -> dict[str, Any]:
+    def body(self, content: NotificationContent, channel: str) -> dict[str, Any]:
         card_body: list[dict[str, Any]] = [
             {
                 "type": "TextBlock",
-                "text": clip(content["title"], TITLE),
+                "text": clip(content.title, TITLE),
                 "weight": "Bolder",
                 "size": "Medium",
                 "wrap": True,
-                "color": COLOURS.get(content.get("severity", ""), "Default"),
+                "color": COLOURS.get(content.severity, "Default"),
             },
-            {"type": "TextBlock", "text": clip(content["message"], TEXT), "wrap": True},
+            {"type": "TextBlock", "text": clip(content.message, TEXT), "wrap": True},
         ]
-        if content.get("facts"):
+        if content.facts:
             facts = [
                 {"title": clip(name, FACT_TITLE), "value": clip(value, FACT_VALUE)}
-                for name, value in content["facts"][:MAX_FACTS]
+                for name, value in content.facts[:MAX_FACTS]
             ]
             card_body.append({"type": "FactSet", "facts": facts})
-        for label in ("runbook", "escalation"):
-            if content.get(label):
-                card_body.append(
-                    {
-                        "type": "TextBlock",
-                        "text": clip(f"{label.capitalize()}: {content[label]}", TEXT),
-                        "wrap": True,
-                    }
-                )
+        card_body += [
+            {"type": "TextBlock", "text": clip(f"{label}: {text}", TEXT), "wrap": True}
+            for label, text in content.notes
+        ]
         card = {
             "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
             "type": "AdaptiveCard",
             "version": "1.4",
             "body": card_body,
-            "actions": [
-                {"type": "Action.OpenUrl", "title": "Open dashboard", "url": content["dashboard_url"]}
-            ],
+            "actions": [{"type": "Action.OpenUrl", "title": "Open dashboard", "url": content.dashboard_url}],
         }
         return {
             "type": "message",

@@ -4,7 +4,7 @@ import getpass
 
 from django.core.management.base import BaseCommand, CommandError
 
-from alerting import lifecycle
+from alerting import alert_actions
 from alerting.models import Delivery
 from mrdj.config import ConfigError
 
@@ -17,7 +17,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         try:
-            deliveries = lifecycle.send_test_alert(f"cli:{getpass.getuser()}")
+            deliveries = alert_actions.send_test_alert(f"cli:{getpass.getuser()}")
         except ConfigError as error:
             raise CommandError(str(error)) from None
         if not deliveries:
