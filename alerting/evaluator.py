@@ -62,11 +62,6 @@ def release_lease(holder: str) -> None:
     EvaluatorLease.objects.filter(name=DUTY, holder=holder).update(held_until=None)
 
 
-def resend_failed() -> None:
-    """Alert deliveries whose next try is due, back to the sender's threads."""
-    sender.submit(sender.due())
-
-
 def announce() -> None:
     """Tell the holder, wherever it runs, that a queue changed (PostgreSQL only)."""
     if connection.vendor == "postgresql":
@@ -114,6 +109,7 @@ class Evaluator:
         self._lock = threading.Lock()
         self.holding = False
         self._lease_row = False
+        self._failing: set[str] = set()  # what failed and has not worked since (logged once)
         self.evaluations = 0  # by this process since it started
 
     @property
@@ -198,7 +194,7 @@ class Evaluator:
         if runs_tick:
             with telemetry.background_span("alerting.tick"):  # as beat's tick task is traced
                 self._quietly(lifecycle.tick)
-                self._quietly(resend_failed)
+                self._quietly(sender.resend_due)
             deadman.ping_if_due()  # after a failed tick too: the ping then says what is wrong
         else:
             self._quietly(lifecycle.evaluate)
@@ -218,12 +214,21 @@ class Evaluator:
             self._listener = None
 
     def _quietly(self, work, *args):
+        """work(*args), or None when it failed: logged once until it works again, since a
+        database that is down would otherwise log a traceback every 2 s per process."""
+        name = work.__name__
         try:
-            return work(*args)
+            result = work(*args)
         except Exception:
-            log.exception("alert evaluator: %s failed; trying again at the next event or tick", work.__name__)
+            if name not in self._failing:
+                self._failing.add(name)
+                log.exception("alert evaluator: %s failed; trying again at the next event or tick", name)
             close_old_connections()  # a broken connection is replaced before the next query
-        return None
+            return None
+        if name in self._failing:
+            self._failing.discard(name)
+            log.warning("alert evaluator: %s works again", name)
+        return result
 
 
 evaluator = Evaluator()

@@ -70,6 +70,11 @@ def submit(delivery_ids: Iterable[int]) -> list[Future]:
     return [in_background(send, pk) for pk in delivery_ids]
 
 
+def resend_due() -> list[Future]:
+    """The deliveries whose next try is due (failed before, or abandoned by a dead process)."""
+    return submit(due())
+
+
 def timeouts() -> tuple[float, float]:
     """(connect, read) in seconds, for every call alerting and incidents make."""
     config = get_config()

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from alerting import deadman, evaluator, lifecycle
+from alerting import deadman, evaluator, lifecycle, sender
 
 
 # Periodic: their results are kept and shown in the admin (CELERY_TASK_ANNOTATIONS in settings).
@@ -10,7 +10,7 @@ from alerting import deadman, evaluator, lifecycle
 def tick() -> dict[str, int]:
     """The upkeep and failed sends, then a wake for the evaluator of the figures, wherever it runs."""
     sent = len(lifecycle.upkeep())
-    evaluator.resend_failed()
+    sender.resend_due()
     evaluator.wake_holder()
     return {"notifications": sent}
 

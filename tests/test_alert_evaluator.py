@@ -110,3 +110,24 @@ def test_a_queue_event_in_another_process_wakes_the_holder_at_once(transactional
         holder.stop()
     alert = Alert.objects.get()
     assert (alert.kind, alert.payload["figures"]["backlog"]) == ("backlog", 3)
+
+
+def test_a_failure_is_logged_once_until_it_works_again(caplog):
+    answers = [RuntimeError("database down"), RuntimeError("database down"), "taken"]
+
+    def take_lease(holder):  # named as the real one, whose failure the log names
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    candidate = evaluators.Evaluator()
+    with caplog.at_level("WARNING", logger="alerting.evaluator"):
+        assert candidate._quietly(take_lease, "web-1:10") is None
+        assert candidate._quietly(take_lease, "web-1:10") is None
+        assert candidate._quietly(take_lease, "web-1:10") == "taken"
+    assert [record.getMessage() for record in caplog.records] == [
+        "alert evaluator: take_lease failed; trying again at the next event or tick",
+        "alert evaluator: take_lease works again",
+    ]
+    assert caplog.records[0].exc_info[1].args == ("database down",)

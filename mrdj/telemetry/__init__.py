@@ -8,13 +8,14 @@ One module per job:
 - tracing: traceparent(), delivery_span(), background_span(), unrecorded();
 - instrumentation: spans from Celery, Redis, urllib3 and Django's database connections;
 - server_spans: the Django instrumentation's middleware, as listed in settings.MIDDLEWARE;
-- silence: the silence detector's records, in the process registry (mrdj.processes);
+- silence: how long no process has exported (the exports are noted in mrdj.processes);
 - workarounds: every private name of the OpenTelemetry packages that mrdj relies on.
 
 Code elsewhere records through the OpenTelemetry API and gets no-op tracers and meters
 until bootstrap has run; the names below are what the rest of mrdj calls.
 """
 
+from mrdj.processes import last_export
 from mrdj.telemetry.otel_settings import (
     SERVICE_NAME,
     VERSION,
@@ -28,7 +29,7 @@ from mrdj.telemetry.otel_settings import (
 )
 from mrdj.telemetry.process_state import runtime
 from mrdj.telemetry.providers import bootstrap
-from mrdj.telemetry.silence import last_export, silent_for
+from mrdj.telemetry.silence import silent_for
 from mrdj.telemetry.tracing import background_span, delivery_span, traceparent, unrecorded
 
 __all__ = [

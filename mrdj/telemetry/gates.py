@@ -19,7 +19,8 @@ from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
 
-from mrdj.telemetry import otel_settings, silence, workarounds
+from mrdj import processes
+from mrdj.telemetry import otel_settings, workarounds
 from mrdj.telemetry.process_state import runtime
 from mrdj.telemetry.tracing import BACKGROUND
 
@@ -112,7 +113,7 @@ def note_export() -> None:
     with suppress_instrumentation():  # the bookkeeping of an export is not worth a span
         close_old_connections()  # a connection broken by a database blip is replaced
         try:
-            silence.record_export()
+            processes.exported()
         except Exception as error:  # the export itself succeeded; say why it was not noted
             log.error("could not note a telemetry export (%s)", type(error).__name__)
         finally:

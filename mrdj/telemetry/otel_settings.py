@@ -18,9 +18,10 @@ from urllib.parse import unquote, urlsplit
 
 from django.conf import settings
 
+from mrdj import processes
 from mrdj.config import ConfigError, Source, get_config
 from mrdj.flags import is_enabled
-from mrdj.telemetry import silence, workarounds
+from mrdj.telemetry import workarounds
 from mrdj.telemetry.process_state import process_name
 
 log = logging.getLogger("mrdj.telemetry")
@@ -67,7 +68,7 @@ def status(with_last_export: bool = False) -> TelemetryStatus:
         names = " and ".join(f"OTEL_EXPORTER_OTLP_{name.upper()}_ENDPOINT" for name in missing)
         return TelemetryStatus("misconfigured", f"{names} not set (nor OTEL_EXPORTER_OTLP_ENDPOINT)")
     where = ", ".join(f"{name} to {shown(url)}" for name, url in endpoints().items())
-    return TelemetryStatus("on", f"exporting {where}", silence.last_export() if with_last_export else None)
+    return TelemetryStatus("on", f"exporting {where}", processes.last_export() if with_last_export else None)
 
 
 def silence_ms() -> int:

@@ -20,8 +20,9 @@ import time
 
 from django.db import close_old_connections
 
+from mrdj import processes
 from mrdj.config import get_config
-from mrdj.telemetry import gates, instrumentation, otel_settings, silence
+from mrdj.telemetry import gates, instrumentation, otel_settings
 from mrdj.telemetry.process_state import runtime
 
 log = logging.getLogger("mrdj.telemetry")
@@ -135,7 +136,7 @@ def install(role: str) -> None:
 
 
 def _started_exporting(role: str) -> None:
-    silence.record_started(role)
+    processes.telemetry_started(role)  # silence counts from now until its first export
     urls = otel_settings.endpoints()
     log.info(
         "Telemetry initialized (%s): traces to %s, metrics to %s",
