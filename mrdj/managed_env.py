@@ -136,8 +136,9 @@ class ManagedEnv:
 
     def __init__(self, path: str | os.PathLike[str]):
         self.path = os.path.realpath(os.fspath(path))
-        self._cached_signature: tuple[int, ...] | None = None
-        self._cached: Snapshot = Snapshot()
+        # (signature, contents) in one attribute: threads share this object, and two separate
+        # attributes could pair an older file's contents with a newer file's signature.
+        self._cached: tuple[tuple[int, ...] | None, Snapshot] = (None, Snapshot())
 
     def _signature(self) -> tuple[int, ...] | None:
         try:
@@ -156,10 +157,12 @@ class ManagedEnv:
     def snapshot(self) -> Snapshot:
         """The current contents; re-parsed only when the file's stat changed."""
         signature = self._signature()
-        if signature != self._cached_signature:
-            self._cached = parse(self._read_text()) if signature else Snapshot()
-            self._cached_signature = signature
-        return self._cached
+        cached_signature, cached = self._cached
+        if signature == cached_signature:
+            return cached
+        current = parse(self._read_text()) if signature else Snapshot()
+        self._cached = (signature, current)
+        return current
 
     def line_of(self, key: str) -> int | None:
         """The line of key's assignment that counts (the last), for messages."""
@@ -248,4 +251,4 @@ class ManagedEnv:
             os.fsync(folder_fd)
         finally:
             os.close(folder_fd)
-        self._cached_signature = None
+        self._cached = (None, Snapshot())  # this process sees its own write even within one clock tick

@@ -94,9 +94,16 @@ def _fresh_broker_state():
 
 
 @pytest.fixture
-def upstream(managed_env):
-    """A local receiver standing in for both upstreams, with fast retries configured."""
+def upstream(managed_env, request):
+    """A local receiver standing in for both upstreams, with fast retries configured.
+
+    A test's `config` marker adds its own values here, before any worker starts: a worker
+    reads the queue settings once per round, so a value written while it runs may miss a
+    job enqueued at the same moment.
+    """
     from tests.receivers import Receiver
+
+    marker = request.node.get_closest_marker("config")
 
     with Receiver() as receiver:
         managed_env.update(
@@ -108,6 +115,7 @@ def upstream(managed_env):
                 "QUEUE_RETRY_MAX_MS": "5",
                 "QUEUE_MAX_ATTEMPTS": "3",
                 "QUEUE_HTTP_READ_TIMEOUT_MS": "2000",
+                **(marker.kwargs if marker else {}),
             }
         )
         yield receiver

@@ -83,8 +83,8 @@ def test_a_failing_upstream_is_retried_then_delivered(inprocess_worker, upstream
     ) in [(name, kwargs) for name, kwargs in events]
 
 
+@pytest.mark.config(QUEUE_HTTP_READ_TIMEOUT_MS="200")
 def test_network_errors_and_timeouts_are_retried(inprocess_worker, upstream, managed_env, closed_port):
-    managed_env.set("QUEUE_HTTP_READ_TIMEOUT_MS", "200")
     upstream.script(Answer(200, delay=1.0))  # answers too late: a timeout
     job, _ = operations.enqueue(RENTGUY, {"n": 1})
     settled(job, Status.DONE)
@@ -187,8 +187,8 @@ def test_a_switched_off_queue_holds_its_jobs_and_resumes_when_on(inprocess_worke
         settled(job, Status.DONE)
 
 
+@pytest.mark.config(FLAG_RENTGUY_INTEGRATION="off")  # keep the worker off it while we stage the crash
 def test_a_claim_whose_worker_died_is_released_and_the_job_delivered(inprocess_worker, upstream, managed_env):
-    managed_env.set("FLAG_RENTGUY_INTEGRATION", "off")  # keep the worker off it while we stage the crash
     job, _ = operations.enqueue(RENTGUY, {"n": 1})
     assert [claimed.pk for claimed in claim("rentguy")] == [job.pk]
     # A worker took it and died: move its claim back past the lease instead of waiting.

@@ -210,12 +210,11 @@ def test_the_in_process_worker_obeys_the_same_limits(inprocess_worker, upstream,
     assert upstream.peak_in_flight == 2
 
 
+@pytest.mark.config(QUEUE_BREAKER_FAILURES="2")
 def test_the_in_process_worker_opens_the_circuit_and_dead_letters_nothing(
     inprocess_worker, managed_env, closed_port
 ):
-    managed_env.update(
-        {"RENTGUY_API_URL": f"http://127.0.0.1:{closed_port}/down", "QUEUE_BREAKER_FAILURES": "2"}
-    )
+    managed_env.set("RENTGUY_API_URL", f"http://127.0.0.1:{closed_port}/down")  # read at each try
     for n in range(20):
         operations.enqueue(RENTGUY, {"n": n})
 
