@@ -74,7 +74,7 @@ def tick(now: datetime | None = None, conditions: list[Condition] | None = None)
 
 def upkeep(now: datetime | None = None) -> list[Notification]:
     """Beat's tick: what has deadlines of minutes (escalations, DR, Jira, the incidents). The
-    figures are the evaluator's; failed sends are the caller's (sender.due())."""
+    figures are the evaluator's; failed sends are the caller's (sender.resend_due())."""
     now = now or timezone.now()
     timing = Timing.read()
     sent = _escalate_unacknowledged(now, timing) + _dr_trigger(now, timing)

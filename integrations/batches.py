@@ -255,7 +255,7 @@ def _finish_portable(queue: str, values: list[dict]) -> set[int]:
                 status_code=row["status_code"],
                 error=row["error"],
                 answer=row["answer"],
-                outcome=row["status"] if done else "stale",
+                outcome=row["status"] if done else Attempt.STALE,
                 counted=row["counted"],
             )
         )

@@ -100,6 +100,8 @@ ANSWER_CHARS = 200
 class Attempt(models.Model):
     """One try of a job: what the upstream answered, or why it could not."""
 
+    STALE = "stale"  # the outcome of a try whose claim no longer held: its result was not applied
+
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="attempt_set", db_index=False)
     number = models.PositiveIntegerField("try")
     started_at = models.DateTimeField("started at")

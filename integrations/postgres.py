@@ -29,8 +29,6 @@ from psycopg.types.json import Jsonb
 
 from integrations.models import Attempt, Job, QueueCounter, Status, UpstreamState
 
-STALE = "stale"  # an Attempt's outcome when its claim no longer held (as batches writes it)
-
 
 class _Names:
     """A model's quoted table name (formatted as itself) and column names (as attributes):
@@ -56,7 +54,7 @@ NAMES = {
     "Counter": _Names(QueueCounter),
     "State": _Names(UpstreamState),
     **{status.name: _literal(status.value) for status in Status},
-    "STALE": _literal(STALE),
+    "STALE": _literal(Attempt.STALE),
 }
 
 

@@ -39,7 +39,7 @@ def test_it_names_only_tables_and_columns_the_models_have():
 
 
 def test_it_writes_only_statuses_the_models_define():
-    allowed = {status.value for status in Status} | {postgres.STALE} | OTHER_LITERALS
+    allowed = {status.value for status in Status} | {Attempt.STALE} | OTHER_LITERALS
     for name, sql in postgres.STATEMENTS.items():
         assert set(LITERAL.findall(sql)) <= allowed, name
 
@@ -144,6 +144,6 @@ def test_it_enqueues_claims_and_finishes_against_the_migrated_schema():
     }
     assert Job.objects.get(pk=ids["k2"]).claim_token == ""
     assert sorted(Attempt.objects.values_list("outcome", flat=True)) == sorted(
-        [Status.DONE, Status.RETRY, postgres.STALE]
+        [Status.DONE, Status.RETRY, Attempt.STALE]
     )
     assert QueueCounter.objects.counts() == {"rentguy": {Status.PENDING: 0, Status.RETRY: 1}}

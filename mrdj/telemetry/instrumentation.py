@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 
+from django.db import connections
+from django.db.backends.signals import connection_created
 from opentelemetry import trace
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
@@ -68,8 +70,6 @@ def trace_database() -> None:
     """A span per query of Django's connections (PostgreSQL and SQLite alike), through Django's
     own execute_wrapper hook: while switched off it costs one attribute check per query, where
     wrapping every cursor (as the psycopg instrumentation does) cost more than the tracing."""
-    from django.db import connections
-    from django.db.backends.signals import connection_created
 
     def add_to(connection, **kwargs) -> None:
         if traced_query not in connection.execute_wrappers:

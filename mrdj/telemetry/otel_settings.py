@@ -20,9 +20,9 @@ from django.conf import settings
 
 from mrdj import processes
 from mrdj.config import ConfigError, Source, get_config
+from mrdj.declarations import variable
 from mrdj.flags import is_enabled
 from mrdj.telemetry import workarounds
-from mrdj.telemetry.process_state import process_name
 
 log = logging.getLogger("mrdj.telemetry")
 VERSION = "0.1.0"
@@ -120,8 +120,6 @@ def own_or_standard(own: str, standard: str) -> int:
 
 
 def variable_minimum(name: str) -> float:
-    from mrdj.declarations import variable
-
     return variable(name).minimum or 0
 
 
@@ -160,7 +158,7 @@ def resource(role: str):
     )
     defaults = {
         "service.version": VERSION,
-        "service.instance.id": process_name(),
+        "service.instance.id": processes.own_name(),
         "deployment.environment": environment,
         "deployment.environment.name": environment,
         "mrdj.process.role": role,

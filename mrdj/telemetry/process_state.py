@@ -6,8 +6,6 @@ one attribute check, whether there is anything to record.
 
 from __future__ import annotations
 
-import os
-import socket
 import threading
 
 
@@ -29,8 +27,3 @@ class Runtime:
 
 
 runtime = Runtime()
-
-
-def process_name() -> str:
-    """How this process is named in the silence detector's records and the resource."""
-    return f"{socket.gethostname()}:{os.getpid()}"

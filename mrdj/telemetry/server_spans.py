@@ -16,6 +16,10 @@ inside it (queries, outgoing calls) makes one either.
 
 from __future__ import annotations
 
+import os
+
+from django.conf import settings
+from django.core.exceptions import DisallowedHost
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 
 from mrdj.telemetry import workarounds
@@ -58,9 +62,6 @@ def instrument_django() -> None:
     """Configure the middleware through DjangoInstrumentor, as the package documents, without
     the entry it inserts into settings.MIDDLEWARE (ServerSpanMiddleware is listed there).
     Its per-request metrics are left out: the spans carry the same durations."""
-    import os
-
-    from django.conf import settings
     from opentelemetry.instrumentation.django import DjangoInstrumentor
     from opentelemetry.metrics import NoOpMeterProvider
     from opentelemetry.util.http import get_excluded_urls
@@ -78,8 +79,6 @@ def instrument_django() -> None:
 def url_of(request) -> str:
     """What the exclusions are searched in: the URL without its query, as the Django
     instrumentation matches them (a Host Django refuses leaves the path)."""
-    from django.core.exceptions import DisallowedHost
-
     try:
         return request.build_absolute_uri("?")
     except DisallowedHost:

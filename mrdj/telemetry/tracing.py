@@ -15,7 +15,7 @@ from contextlib import contextmanager
 
 from mrdj.telemetry.process_state import runtime
 
-# The attribute that lets background_span() start a trace (see gates.RootPolicy).
+# The attribute that lets background_span() start a trace (gates.may_start_a_trace).
 BACKGROUND = "mrdj.background"
 
 
